@@ -1,1 +1,116 @@
-//! placeholder
+//! A sans-IO client core for Microsoft Graph upload sessions: it never opens a socket, never
+//! reads a clock, never reads the file and never holds the token.
+//!
+//! [`Upload`] is a state machine. Feed it the time and the server's answers; it answers with
+//! the next [`Action`]: send this [`Request`] (method, URL, headers, and a *byte range* of the
+//! file rather than bytes), wait until a time, refresh the token, or stop with a result. Any
+//! transport drives it: blocking or async HTTP, another language through FFI, a fuzzer, a
+//! simulated network. The protocol it speaks is Microsoft To Do's task attachment upload
+//! (create a session, PUT end-inclusive `Content-Range`s in order following
+//! `nextExpectedRanges`, finish on `201 Created` with a `Location`), with resumption, retries,
+//! expiry, cancellation, the single POST for small files, and saved state; other Graph
+//! resources are a [`Profile`] away.
+//!
+//! # Driving loop
+//!
+//! The loop below runs against a fake server written in a few lines. A real driver replaces
+//! `fake_server` with an HTTP client that sends [`Request::url`], [`Request::headers`], the
+//! bearer token when [`Request::needs_token`], and the file bytes of [`Body::FileRange`].
+//!
+//! ```
+//! use upload_session::{Action, Body, FileInfo, Options, Owner, Request, Response, Target, Timestamp, Upload};
+//!
+//! // A 5 MB file in 2 MiB chunks to a task of the signed-in user.
+//! let target = Target::todo_task("https://graph.microsoft.com/v1.0", Owner::Me, "list=", "task=")?;
+//! let file = FileInfo::new("report.pdf", 5_000_000);
+//! let options = Options { chunk_size: Some(2 * 1024 * 1024), ..Options::default() };
+//! let mut upload = Upload::new(target, file, options)?;
+//!
+//! // The fake server: a session, then `nextExpectedRanges` after each PUT, 201 at the end.
+//! let mut received = 0u64;
+//! let mut fake_server = |req: &Request| -> (u16, Vec<(&'static str, String)>, String) {
+//!     match req.body() {
+//!         Body::Json(_) => (200, vec![], r#"{"uploadUrl": "https://graph.microsoft.com/v1.0/up/1",
+//!             "expirationDateTime": "2030-01-01T00:00:00.0000000Z", "nextExpectedRanges": ["0-"]}"#.into()),
+//!         Body::FileRange(range) => {
+//!             assert_eq!(range.start(), received, "in order, where the server expects");
+//!             received = range.end();
+//!             if received == 5_000_000 {
+//!                 (201, vec![("Location", "https://graph.microsoft.com/v1.0/x/Attachments/AAMk=".into())], String::new())
+//!             } else {
+//!                 (200, vec![], format!(r#"{{"NextExpectedRanges": ["{received}"]}}"#))
+//!             }
+//!         }
+//!         _ => unreachable!("this upload needs no other request"),
+//!     }
+//! };
+//!
+//! let mut now = Timestamp::from_unix_millis(1_700_000_000_000);
+//! let completion = loop {
+//!     match upload.poll(now) {
+//!         Action::Send(req) => {
+//!             let (status, headers, body) = fake_server(&req);
+//!             let resp = Response::new(status)
+//!                 .headers(headers.iter().map(|(n, v)| (*n, v.as_str())))
+//!                 .body(body.as_bytes());
+//!             upload.handle_response(now, req.id(), resp)?;
+//!         }
+//!         Action::Wait { until, .. } => now = until,
+//!         Action::RefreshToken => upload.token_refreshed(now)?,
+//!         Action::Done(done) => break done,
+//!         Action::Failed(e) => return Err(e.into()),
+//!         Action::Cancelled => unreachable!("nobody cancelled"),
+//!     }
+//! };
+//! assert_eq!(completion.id, "AAMk=");
+//! assert_eq!(upload.requests(), 4); // create + 3 PUTs
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # What the driver owes the machine
+//!
+//! - Send each [`Request`] as described: the URL verbatim, exactly [`Request::content_length`]
+//!   bytes, no compression, no chunked encoding, `Authorization` only when
+//!   [`Request::needs_token`] is true.
+//! - Answer every request exactly once: [`Upload::handle_response`] or
+//!   [`Upload::handle_transport_error`], with the request's id.
+//! - Save [`Upload::save`] where it can survive a crash, if it wants to resume; restore with
+//!   [`Upload::restore`].
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+mod error;
+#[cfg(feature = "http")]
+mod interop;
+mod machine;
+mod ranges;
+mod request;
+mod response;
+mod retry;
+mod session;
+mod state;
+mod target;
+mod time;
+mod url;
+
+pub use error::{CallerError, ConfigError, Error, Failure, ProtocolError, RestoreError, StatusError};
+pub use machine::{FileInfo, Options, Progress, State, Upload};
+pub use ranges::{next_chunk, parse_range, ByteRange, ContentRange, ExpectedRanges, RangeError, MAX_RANGES};
+pub use request::{
+    base64_len, Action, Base64Encoder, Body, Completion, HeaderValue, Method, Purpose, Request, RequestId,
+    WaitReason,
+};
+pub use response::{Response, TransportError};
+pub use retry::{parse_retry_after, RetryPolicy, Rng};
+pub use session::{attachment_id_from_location, BodyError, GraphError, LocationError};
+pub use state::STATE_VERSION;
+pub use target::{CompletionRule, CreateBody, Owner, Profile, PutUrl, SessionAuth, Target};
+pub use time::{parse_http_date, parse_rfc3339, DateError, Timestamp};
+pub use url::{Redacted, UrlError};
+
+/// Harness functions for fuzzers and property tests: each takes raw input and checks the
+/// crate's invariants, panicking only when one is broken.
+#[doc(hidden)]
+pub mod fuzzing {}
