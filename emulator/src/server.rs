@@ -378,6 +378,10 @@ async fn route(
     if !eq(&route.user, &shared.user_id) {
         return Ok(not_found("The user was not found."));
     }
+    let route = TaskRoute {
+        user: shared.user_id.clone(),
+        ..route
+    };
     let tail: Vec<&str> = route.tail.iter().map(String::as_str).collect();
     let m = &parts.method;
     match (ctx.origin, tail.as_slice()) {
@@ -897,7 +901,7 @@ async fn put_content(
             if end < start {
                 return Ok(bad("Content-Range ends before it starts."));
             }
-            if cl != end - start + 1 {
+            if (end - start).checked_add(1) != Some(cl) {
                 return Ok(bad(&format!(
                     "Content-Length {cl} does not match Content-Range {start}-{end}."
                 )));

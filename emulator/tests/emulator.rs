@@ -348,6 +348,27 @@ fn puts_are_checked_strictly() {
     assert_eq!(r.status, 400);
     let r = put(&[ct, ("Content-Length", "10")], &data[..10]);
     assert_eq!(r.status, 400);
+    let r = put(
+        &[
+            ct,
+            ("Content-Length", "10"),
+            (
+                "Content-Range",
+                "bytes 0-18446744073709551615/18446744073709551615",
+            ),
+        ],
+        &data[..10],
+    );
+    assert_eq!(r.status, 400);
+    let r = put(
+        &[
+            ct,
+            ("Content-Length", "10"),
+            ("Content-Range", "bytes 0-9/99999999999999999999999"),
+        ],
+        &data[..10],
+    );
+    assert_eq!(r.status, 400);
     // No Content-Length at all.
     let r = put(&[ct, ("Content-Range", "bytes 0-9/10000")], b"");
     assert_eq!(r.status, 411);
@@ -528,6 +549,114 @@ fn other_tasks_and_lists() {
     assert_eq!(c.put(&upload, b"hi", 0, 2).unwrap().status, 201);
     assert_eq!(emu.attachments(&list, &t2)[0].bytes, b"hi");
     assert!(emu.task_attachments().is_empty());
+}
+
+#[test]
+fn garbage_gets_graph_errors() {
+    let emu = start();
+    let c = Client::new(&emu);
+    let upload = c.session("f", 10);
+    let task = c.task_url();
+    let deep = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
+    let cases: Vec<(String, &str, String)> = vec![
+        (format!("{}/", emu.graph_origin()), "GET", String::new()),
+        (format!("{}/v1.0", emu.graph_origin()), "GET", String::new()),
+        (
+            format!("{}/v1.0/users", emu.graph_origin()),
+            "GET",
+            String::new(),
+        ),
+        (
+            format!("{task}/attachments/createUploadSession"),
+            "GET",
+            String::new(),
+        ),
+        (
+            format!("{task}/attachments/createUploadSession"),
+            "POST",
+            deep.clone(),
+        ),
+        (format!("{task}/attachments"), "POST", deep),
+        (format!("{task}/attachments"), "PATCH", "{}".into()),
+        (format!("{task}/attachments/nope"), "GET", String::new()),
+        (
+            format!("{task}/attachments/nope/$value"),
+            "GET",
+            String::new(),
+        ),
+        (format!("{task}/attachments/nope"), "DELETE", String::new()),
+        (
+            format!("{task}/attachmentSessions/%FF%FE"),
+            "GET",
+            String::new(),
+        ),
+        (
+            format!("{task}/attachmentSessions/x/content"),
+            "GET",
+            String::new(),
+        ),
+        (format!("{upload}/content"), "POST", String::new()),
+        (upload.clone(), "PATCH", String::new()),
+        (format!("{upload}/extra/segments"), "GET", String::new()),
+    ];
+    for (url, method, body) in cases {
+        let r = send(
+            &url,
+            method,
+            &[
+                ("Authorization", &c.auth),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        assert!((400..500).contains(&r.status), "{method} {url}: {r:?}");
+        r.error_code();
+    }
+    // Non-UTF-8 and odd headers.
+    let r = send_raw(
+        &content_url(&upload),
+        "PUT",
+        &[
+            ("Authorization", "Bearer \u{ff}"),
+            ("Content-Length", "0"),
+            ("Content-Range", "bytes \u{ff}"),
+        ],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(r.status, 401);
+    let r = send_raw(
+        &content_url(&upload),
+        "PUT",
+        &[
+            ("Authorization", &c.auth),
+            ("Content-Type", "application/octet-stream"),
+            ("Content-Length", "0"),
+            ("Content-Range", "bytes \u{ff}-1/10"),
+        ],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(r.status, 400);
+    r.error_code();
+    // The foreign listener serves sessions only.
+    let r = send(
+        &format!("{}/v1.0/me", emu.foreign_origin()),
+        "GET",
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(r.status, 404);
+    let r = send(
+        &format!("{task}/attachments").replace(&emu.graph_origin(), &emu.foreign_origin()),
+        "GET",
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(r.status, 404);
 }
 
 // ---- faults ----
