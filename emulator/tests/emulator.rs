@@ -659,6 +659,53 @@ fn garbage_gets_graph_errors() {
     assert_eq!(r.status, 404);
 }
 
+/// Reads one answer from a kept-alive connection (Content-Length bodies).
+fn read_answer(stream: &mut std::net::TcpStream) -> (u16, Vec<u8>) {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let status = text[9..12].parse().unwrap();
+    let len = text
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).unwrap();
+    (status, body)
+}
+
+#[test]
+fn keep_alive_connections_survive_refusals() {
+    use std::io::Write;
+    let emu = start();
+    let c = Client::new(&emu);
+    let data = file(4_100_000);
+    let url = c.session("f", data.len() as u64);
+    let (host, path) = common::split_url(&content_url(&url));
+    let mut s = std::net::TcpStream::connect(&host).unwrap();
+    let put = |s: &mut std::net::TcpStream, start: usize, len: usize| {
+        let head = format!(
+            "PUT {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {}\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\nContent-Range: bytes {start}-{}/{}\r\n\r\n",
+            c.auth,
+            start + len - 1,
+            data.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(&data[start..start + len]).unwrap();
+        read_answer(s)
+    };
+    assert_eq!(put(&mut s, 0, 4_000_000).0, 413);
+    assert_eq!(put(&mut s, 10, 10).0, 416);
+    assert_eq!(put(&mut s, 0, 3_000_000).0, 200);
+    assert_eq!(put(&mut s, 3_000_000, 1_100_000).0, 201);
+    assert!(emu.task_attachments()[0].bytes == data);
+}
+
 // ---- faults ----
 
 #[test]
