@@ -9,8 +9,10 @@
 //!
 //! - the bearer token on every Graph-origin request, and no `Authorization`
 //!   at all on a foreign-origin uploadUrl (401 `InvalidAudience`);
-//! - IDs are opaque, with `=` and `+` or `/`, and must arrive
-//!   percent-encoded as path segments;
+//! - IDs are opaque, with `=` and `+` or `/`: each path segment is
+//!   percent-decoded, so an ID whose `/` was not encoded misses (404), and
+//!   `=` / `+` may come literal or encoded (PROTOCOL.md 2);
+//! - the uploadUrl is used as given: `/content` on its path, its query kept;
 //! - a PUT goes to `uploadUrl` + `/content` (before any query), with
 //!   `Content-Type: application/octet-stream`, an exact `Content-Length`, a
 //!   `Content-Range: bytes S-E/T` that agrees with it, `T` the size given at
