@@ -1,0 +1,11 @@
+//! `todo-upload [OPTIONS] <FILE>`: see [`todo_upload::Args`].
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = todo_upload::Args::parse();
+    let code = todo_upload::run(&args, &mut std::io::stdout(), &mut std::io::stderr());
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
