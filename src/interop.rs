@@ -9,7 +9,11 @@ impl Request {
     /// request's [`Body`](crate::Body)), with every header of [`Request::headers`] and, when
     /// [`Request::needs_token`] is true and `token` is given, `Authorization: Bearer {token}`.
     /// A token is never added to a request that must not carry one.
-    pub fn to_http<B>(&self, body: B, token: Option<&str>) -> Result<http::Request<B>, http::Error> {
+    pub fn to_http<B>(
+        &self,
+        body: B,
+        token: Option<&str>,
+    ) -> Result<http::Request<B>, http::Error> {
         let mut b = http::Request::builder()
             .method(self.method().as_str())
             .uri(self.url());
@@ -45,10 +49,14 @@ mod tests {
 
     #[test]
     fn round_trip_through_http_types() {
-        let target = Target::todo_task("https://graph.microsoft.com/v1.0", Owner::Me, "L", "T").unwrap();
-        let mut up = Upload::new(target, FileInfo::new("a", 5_000_000), Options::default()).unwrap();
+        let target =
+            Target::todo_task("https://graph.microsoft.com/v1.0", Owner::Me, "L", "T").unwrap();
+        let mut up =
+            Upload::new(target, FileInfo::new("a", 5_000_000), Options::default()).unwrap();
         let now = Timestamp::from_unix_millis(1);
-        let Action::Send(req) = up.poll(now) else { panic!() };
+        let Action::Send(req) = up.poll(now) else {
+            panic!()
+        };
         let h = req.to_http(Vec::<u8>::new(), Some("tok")).unwrap();
         assert_eq!(h.method(), http::Method::POST);
         assert_eq!(h.headers()["authorization"], "Bearer tok");
@@ -60,9 +68,14 @@ mod tests {
             .body(br#"{"uploadUrl": "https://elsewhere.example/u?tempauth=x"}"#.to_vec())
             .unwrap();
         up.handle_response(now, req.id(), (&resp).into()).unwrap();
-        let Action::Send(put) = up.poll(now) else { panic!() };
+        let Action::Send(put) = up.poll(now) else {
+            panic!()
+        };
         let h = put.to_http((), Some("tok")).unwrap();
-        assert!(h.headers().get("authorization").is_none(), "no token to a foreign origin");
+        assert!(
+            h.headers().get("authorization").is_none(),
+            "no token to a foreign origin"
+        );
         assert_eq!(h.headers()["content-range"], "bytes 0-3932159/5000000");
         assert_eq!(h.uri(), "https://elsewhere.example/u/content?tempauth=x");
     }

@@ -95,12 +95,16 @@ mod target;
 mod time;
 mod url;
 
-pub use error::{CallerError, ConfigError, Error, Failure, ProtocolError, RestoreError, StatusError};
+pub use error::{
+    CallerError, ConfigError, Error, Failure, ProtocolError, RestoreError, StatusError,
+};
 pub use machine::{FileInfo, Options, Progress, State, Upload};
-pub use ranges::{next_chunk, parse_range, ByteRange, ContentRange, ExpectedRanges, RangeError, MAX_RANGES};
+pub use ranges::{
+    next_chunk, parse_range, ByteRange, ContentRange, ExpectedRanges, RangeError, MAX_RANGES,
+};
 pub use request::{
-    base64_len, Action, Base64Encoder, Body, Completion, HeaderValue, Method, Purpose, Request, RequestId,
-    WaitReason,
+    base64_len, Action, Base64Encoder, Body, Completion, HeaderValue, Method, Purpose, Request,
+    RequestId, WaitReason,
 };
 pub use response::{Response, TransportError};
 pub use retry::{parse_retry_after, RetryPolicy, Rng};

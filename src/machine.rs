@@ -263,9 +263,9 @@ impl Upload {
         if options.retry.max_attempts == 0 {
             return Err(ConfigError::RetryPolicy("max_attempts must be at least 1"));
         }
-        let single_post = p.single_post_below.is_some_and(|limit| {
-            file.size == 0 || (file.size < limit && !options.force_session)
-        });
+        let single_post = p
+            .single_post_below
+            .is_some_and(|limit| file.size == 0 || (file.size < limit && !options.force_session));
         if file.size == 0 && !single_post {
             return Err(ConfigError::Profile(
                 "a 0-byte file needs the single POST, which this target lacks",
@@ -318,8 +318,8 @@ impl Upload {
     pub(crate) fn resume_session(&mut self, upload_url: &str, expires: Option<Timestamp>) {
         self.session = Some(SessionUrls::new(&self.target, upload_url, expires));
         self.phase = Phase::Active(Step::Query);
-        self.maybe_complete = self.expected.len() <= 1
-            && self.expected.first().is_none_or(|r| r.len() <= self.chunk);
+        self.maybe_complete =
+            self.expected.len() <= 1 && self.expected.first().is_none_or(|r| r.len() <= self.chunk);
     }
 
     /// The next thing to do, seen at `now`. Call it after every input; calling it again
@@ -362,7 +362,10 @@ impl Upload {
                 let chunks = self.file.size.div_ceil(self.chunk);
                 if self.puts_in_session > 4 * chunks + 32 {
                     let requests = self.puts_in_session - 1;
-                    self.fail_protocol(Purpose::UploadChunk, ProtocolError::NoProgress { requests });
+                    self.fail_protocol(
+                        Purpose::UploadChunk,
+                        ProtocolError::NoProgress { requests },
+                    );
                     continue;
                 }
             }
@@ -434,11 +437,23 @@ impl Upload {
                 } else {
                     (Purpose::Cancel, Method::Delete)
                 };
-                (purpose, method, s.upload_url.clone(), s.needs_token, Body::Empty)
+                (
+                    purpose,
+                    method,
+                    s.upload_url.clone(),
+                    s.needs_token,
+                    Body::Empty,
+                )
             }
             Step::Find => {
                 let f = self.find.as_ref()?;
-                (Purpose::FindResult, Method::Get, f.url.clone(), true, Body::Empty)
+                (
+                    Purpose::FindResult,
+                    Method::Get,
+                    f.url.clone(),
+                    true,
+                    Body::Empty,
+                )
             }
         };
         self.next_id += 1;
@@ -657,8 +672,13 @@ impl Upload {
             (Some(d), _) => (d, WaitReason::RetryAfter),
             // A dropped connection is retried at once the first time: the status query that
             // follows is cheap, and most drops are not an overloaded server.
-            (None, Failure::Transport(_)) if self.failures == 1 => (Duration::ZERO, WaitReason::Backoff),
-            (None, _) => (policy.backoff(self.failures, &mut self.rng), WaitReason::Backoff),
+            (None, Failure::Transport(_)) if self.failures == 1 => {
+                (Duration::ZERO, WaitReason::Backoff)
+            }
+            (None, _) => (
+                policy.backoff(self.failures, &mut self.rng),
+                WaitReason::Backoff,
+            ),
         };
         let until = self.now.saturating_add(wait);
         if until.saturating_duration_since(self.streak_start) > policy.max_total {
@@ -688,10 +708,11 @@ impl Upload {
         if !(200..300).contains(&resp.status()) {
             return self.fail_status(Purpose::CreateSession, resp);
         }
-        let fields = match parse_upload_session(resp.body_bytes(), self.file.size, &mut self.scratch) {
-            Ok(f) => f,
-            Err(e) => return self.fail_protocol(Purpose::CreateSession, e.into()),
-        };
+        let fields =
+            match parse_upload_session(resp.body_bytes(), self.file.size, &mut self.scratch) {
+                Ok(f) => f,
+                Err(e) => return self.fail_protocol(Purpose::CreateSession, e.into()),
+            };
         let Some(url) = fields.upload_url.filter(|u| !u.is_empty()) else {
             return self.fail_protocol(Purpose::CreateSession, ProtocolError::MissingUploadUrl);
         };
@@ -746,9 +767,10 @@ impl Upload {
                 }
             }
             404 => self.session_gone(),
-            200..=299 => {
-                self.fail_protocol(Purpose::UploadChunk, ProtocolError::UnexpectedStatus(status))
-            }
+            200..=299 => self.fail_protocol(
+                Purpose::UploadChunk,
+                ProtocolError::UnexpectedStatus(status),
+            ),
             _ => self.fail_status(Purpose::UploadChunk, resp),
         }
     }
@@ -769,10 +791,11 @@ impl Upload {
     /// An intermediate answer with `nextExpectedRanges`: the server's word is the truth
     /// (PROTOCOL.md 4), including ranges already sent that come back.
     fn follow_ranges(&mut self, purpose: Purpose, resp: &Response<'_>, after_put: bool) {
-        let fields = match parse_upload_session(resp.body_bytes(), self.file.size, &mut self.scratch) {
-            Ok(f) => f,
-            Err(e) => return self.fail_protocol(purpose, e.into()),
-        };
+        let fields =
+            match parse_upload_session(resp.body_bytes(), self.file.size, &mut self.scratch) {
+                Ok(f) => f,
+                Err(e) => return self.fail_protocol(purpose, e.into()),
+            };
         if let (Some(s), Some(t)) = (self.session.as_mut(), fields.expiration) {
             s.expires = Some(t);
         }
@@ -826,7 +849,9 @@ impl Upload {
                 Some(Ok(id)) => Some(id),
                 _ => from_body(),
             },
-            CompletionRule::JsonBody => from_body().or_else(|| from_location().and_then(Result::ok)),
+            CompletionRule::JsonBody => {
+                from_body().or_else(|| from_location().and_then(Result::ok))
+            }
         };
         match id {
             Some(id) => self.done(id, resp.location().map(str::to_owned), false),
@@ -835,7 +860,9 @@ impl Upload {
                 self.session = None;
                 self.start_find(AfterFind::Fail)
             }
-            None => self.fail_protocol(Purpose::UploadChunk, ProtocolError::NoResult(LocationError)),
+            None => {
+                self.fail_protocol(Purpose::UploadChunk, ProtocolError::NoResult(LocationError))
+            }
         }
     }
 
@@ -862,10 +889,9 @@ impl Upload {
             Err(e) => return self.fail_protocol(Purpose::FindResult, e.into()),
         };
         // The newest match is the likeliest ours; listings are in creation order.
-        let found = items
-            .into_iter()
-            .rev()
-            .find(|a| a.name.as_deref() == Some(self.file.name.as_str()) && a.size == Some(self.file.size));
+        let found = items.into_iter().rev().find(|a| {
+            a.name.as_deref() == Some(self.file.name.as_str()) && a.size == Some(self.file.size)
+        });
         if let Some(a) = found {
             return self.done(a.id, None, true);
         }
@@ -887,7 +913,9 @@ impl Upload {
                     self.find = None;
                     self.phase = Phase::Active(Step::SinglePost);
                 }
-                AfterFind::Fail => self.fail_protocol(Purpose::UploadChunk, ProtocolError::NoResult(LocationError)),
+                AfterFind::Fail => {
+                    self.fail_protocol(Purpose::UploadChunk, ProtocolError::NoResult(LocationError))
+                }
             },
         }
     }
@@ -895,13 +923,19 @@ impl Upload {
     fn start_find(&mut self, then: AfterFind) {
         match self.collection_url.clone() {
             Some(url) => {
-                self.find = Some(Find { url, pages: 1, then });
+                self.find = Some(Find {
+                    url,
+                    pages: 1,
+                    then,
+                });
                 self.phase = Phase::Active(Step::Find);
             }
             None => match then {
                 AfterFind::NewSession => self.restart(),
                 AfterFind::Repost => self.phase = Phase::Active(Step::SinglePost),
-                AfterFind::Fail => self.fail_protocol(Purpose::UploadChunk, ProtocolError::NoResult(LocationError)),
+                AfterFind::Fail => {
+                    self.fail_protocol(Purpose::UploadChunk, ProtocolError::NoResult(LocationError))
+                }
             },
         }
     }
@@ -911,7 +945,10 @@ impl Upload {
     /// so the file is not attached twice (PROTOCOL.md 8).
     fn session_gone(&mut self) {
         self.session = None;
-        if self.maybe_complete && self.target.profile().can_list_attachments && !self.cancel_requested {
+        if self.maybe_complete
+            && self.target.profile().can_list_attachments
+            && !self.cancel_requested
+        {
             self.start_find(AfterFind::NewSession);
         } else {
             self.restart();

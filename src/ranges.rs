@@ -301,7 +301,9 @@ impl ExpectedRanges {
                 return Err(format!("range {r} lies outside the file of {size} bytes"));
             }
             if prev_end.is_some_and(|p| r.start <= p) {
-                return Err(format!("range {r} is out of order or overlaps the one before"));
+                return Err(format!(
+                    "range {r} is out of order or overlaps the one before"
+                ));
             }
             prev_end = Some(r.end);
         }
@@ -360,17 +362,37 @@ mod tests {
     #[test]
     fn refusals_are_typed_and_quote_the_entry() {
         let size = 100;
-        assert_eq!(parse_range("5-2", size), Err(RangeError::Reversed("5-2".into())));
+        assert_eq!(
+            parse_range("5-2", size),
+            Err(RangeError::Reversed("5-2".into()))
+        );
         assert_eq!(
             parse_range("5-2", size).unwrap_err().to_string(),
             "range \"5-2\" in nextExpectedRanges ends before it starts"
         );
-        assert!(matches!(parse_range("100-", size), Err(RangeError::OutsideFile { .. })));
-        assert!(matches!(parse_range("100", size), Err(RangeError::OutsideFile { .. })));
-        assert!(matches!(parse_range("0-101", size), Err(RangeError::OutsideFile { .. })));
-        assert!(matches!(parse_range("0-", 0), Err(RangeError::OutsideFile { .. })));
-        for bad in ["", "-", "-5", "a-b", "1-2-3", "+1", "1 - 2", "0x10", "1e3", "٣"] {
-            assert!(matches!(parse_range(bad, size), Err(RangeError::Syntax(_))), "{bad:?}");
+        assert!(matches!(
+            parse_range("100-", size),
+            Err(RangeError::OutsideFile { .. })
+        ));
+        assert!(matches!(
+            parse_range("100", size),
+            Err(RangeError::OutsideFile { .. })
+        ));
+        assert!(matches!(
+            parse_range("0-101", size),
+            Err(RangeError::OutsideFile { .. })
+        ));
+        assert!(matches!(
+            parse_range("0-", 0),
+            Err(RangeError::OutsideFile { .. })
+        ));
+        for bad in [
+            "", "-", "-5", "a-b", "1-2-3", "+1", "1 - 2", "0x10", "1e3", "٣",
+        ] {
+            assert!(
+                matches!(parse_range(bad, size), Err(RangeError::Syntax(_))),
+                "{bad:?}"
+            );
         }
         assert!(matches!(
             parse_range("99999999999999999999-", size),
@@ -385,8 +407,11 @@ mod tests {
     #[test]
     fn several_ranges_any_order_are_sorted_and_merged() {
         let mut set = ExpectedRanges::default();
-        set.parse_all(["77829-99375", "12345-55232", "55233-60000", "100000"], 200_000)
-            .unwrap();
+        set.parse_all(
+            ["77829-99375", "12345-55232", "55233-60000", "100000"],
+            200_000,
+        )
+        .unwrap();
         assert_eq!(
             set.as_slice(),
             &[r(12_345, 60_001), r(77_829, 99_376), r(100_000, 200_000)]
@@ -399,7 +424,9 @@ mod tests {
 
     #[test]
     fn too_many_ranges_is_refused() {
-        let entries: Vec<String> = (0..=MAX_RANGES as u64).map(|i| format!("{}-{}", i * 2, i * 2)).collect();
+        let entries: Vec<String> = (0..=MAX_RANGES as u64)
+            .map(|i| format!("{}-{}", i * 2, i * 2))
+            .collect();
         let mut set = ExpectedRanges::default();
         let res = set.parse_all(entries.iter().map(String::as_str), 1 << 40);
         assert_eq!(res, Err(RangeError::TooMany));
@@ -407,10 +434,20 @@ mod tests {
 
     #[test]
     fn content_range_formats_end_inclusive_and_round_trips() {
-        let cr = ContentRange { range: r(0, 2_097_152), total: 3_483_322 };
+        let cr = ContentRange {
+            range: r(0, 2_097_152),
+            total: 3_483_322,
+        };
         assert_eq!(cr.to_string(), "bytes 0-2097151/3483322");
         assert_eq!(ContentRange::parse(&cr.to_string()), Some(cr));
-        for bad in ["bytes=0-1/2", "bytes 1-0/2", "bytes 0-2/2", "bytes 0-1/", "bytes -1/2", "0-1/2"] {
+        for bad in [
+            "bytes=0-1/2",
+            "bytes 1-0/2",
+            "bytes 0-2/2",
+            "bytes 0-1/",
+            "bytes -1/2",
+            "0-1/2",
+        ] {
             assert_eq!(ContentRange::parse(bad), None, "{bad}");
         }
     }
@@ -420,7 +457,10 @@ mod tests {
         let set = ExpectedRanges::whole(3_483_322);
         assert_eq!(next_chunk(&set, 2_097_152, 1), Some(r(0, 2_097_152)));
         let set = ExpectedRanges::from_ranges([r(2_097_152, 3_483_322)]);
-        assert_eq!(next_chunk(&set, 2_097_152, 1), Some(r(2_097_152, 3_483_322)));
+        assert_eq!(
+            next_chunk(&set, 2_097_152, 1),
+            Some(r(2_097_152, 3_483_322))
+        );
         // A gap is filled without reaching past its end.
         let set = ExpectedRanges::from_ranges([r(10, 20), r(50, 100)]);
         assert_eq!(next_chunk(&set, 64, 1), Some(r(10, 20)));
@@ -434,10 +474,16 @@ mod tests {
     #[test]
     fn validate_catches_hostile_saved_sets() {
         assert!(ExpectedRanges::from_ranges([r(0, 10)]).validate(10).is_ok());
-        assert!(ExpectedRanges::from_ranges([r(0, 11)]).validate(10).is_err());
-        let unsorted = ExpectedRanges { ranges: vec![r(5, 6), r(0, 1)] };
+        assert!(ExpectedRanges::from_ranges([r(0, 11)])
+            .validate(10)
+            .is_err());
+        let unsorted = ExpectedRanges {
+            ranges: vec![r(5, 6), r(0, 1)],
+        };
         assert!(unsorted.validate(10).is_err());
-        let overlapping = ExpectedRanges { ranges: vec![r(0, 6), r(5, 7)] };
+        let overlapping = ExpectedRanges {
+            ranges: vec![r(0, 6), r(5, 7)],
+        };
         assert!(overlapping.validate(10).is_err());
     }
 }

@@ -480,17 +480,32 @@ mod tests {
             body: Body::FileRange(ByteRange::new(0, 2_097_152).unwrap()),
             total: 3_483_322,
         };
-        let h: Vec<(String, String)> = req.headers().map(|(n, v)| (n.to_owned(), v.to_string())).collect();
+        let h: Vec<(String, String)> = req
+            .headers()
+            .map(|(n, v)| (n.to_owned(), v.to_string()))
+            .collect();
         assert_eq!(
             h,
             [
-                ("Content-Type".to_owned(), "application/octet-stream".to_owned()),
+                (
+                    "Content-Type".to_owned(),
+                    "application/octet-stream".to_owned()
+                ),
                 ("Content-Length".to_owned(), "2097152".to_owned()),
-                ("Content-Range".to_owned(), "bytes 0-2097151/3483322".to_owned()),
+                (
+                    "Content-Range".to_owned(),
+                    "bytes 0-2097151/3483322".to_owned()
+                ),
             ]
         );
         assert!(!format!("{req:?}").contains("SECRET"));
-        let max = ContentRange { range: ByteRange::new(u64::MAX - 2, u64::MAX - 1).unwrap(), total: u64::MAX };
-        assert_eq!(HeaderValue::new(format_args!("{max}")).as_str(), max.to_string());
+        let max = ContentRange {
+            range: ByteRange::new(u64::MAX - 2, u64::MAX - 1).unwrap(),
+            total: u64::MAX,
+        };
+        assert_eq!(
+            HeaderValue::new(format_args!("{max}")).as_str(),
+            max.to_string()
+        );
     }
 }

@@ -34,7 +34,7 @@ impl Default for RetryPolicy {
             max_wait: Duration::from_secs(180),
             max_total: Duration::from_secs(1800),
             max_attempts: 10,
-            seed: 0x5EED_0F_A11,
+            seed: 0x0005_EED0_FA11,
         }
     }
 }
@@ -52,7 +52,11 @@ impl RetryPolicy {
             .min(self.max_wait);
         let ms = u64::try_from(full.as_millis()).unwrap_or(u64::MAX);
         let half = ms / 2;
-        let jitter = if ms > half { rng.below(ms - half + 1) } else { 0 };
+        let jitter = if ms > half {
+            rng.below(ms - half + 1)
+        } else {
+            0
+        };
         Duration::from_millis(half + jitter)
     }
 }
@@ -141,12 +145,34 @@ mod tests {
     #[test]
     fn retry_after_seconds_whole_and_fractional() {
         let now = Timestamp::from_unix_millis(0);
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
-        assert_eq!(parse_retry_after("2.128", now), Some(Duration::from_millis(2128)));
-        assert_eq!(parse_retry_after(" 0.5 ", now), Some(Duration::from_millis(500)));
-        assert_eq!(parse_retry_after("0.0001", now), Some(Duration::from_millis(1)));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("2.128", now),
+            Some(Duration::from_millis(2128))
+        );
+        assert_eq!(
+            parse_retry_after(" 0.5 ", now),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            parse_retry_after("0.0001", now),
+            Some(Duration::from_millis(1))
+        );
         assert_eq!(parse_retry_after("0", now), Some(Duration::ZERO));
-        for bad in ["", "-1", "1.", ".5", "1e3", "abc", "1.2.3", "99999999999999999999", "40000000"] {
+        for bad in [
+            "",
+            "-1",
+            "1.",
+            ".5",
+            "1e3",
+            "abc",
+            "1.2.3",
+            "99999999999999999999",
+            "40000000",
+        ] {
             assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
         }
     }
@@ -156,8 +182,14 @@ mod tests {
         let date = "Sun, 06 Nov 1994 08:49:37 GMT";
         let at = Timestamp::from_unix_millis(784_111_777_000);
         let before = Timestamp::from_unix_millis(784_111_777_000 - 2_500);
-        assert_eq!(parse_retry_after(date, before), Some(Duration::from_millis(2_500)));
-        assert_eq!(parse_retry_after(date, at.saturating_add(Duration::from_secs(9))), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after(date, before),
+            Some(Duration::from_millis(2_500))
+        );
+        assert_eq!(
+            parse_retry_after(date, at.saturating_add(Duration::from_secs(9))),
+            Some(Duration::ZERO)
+        );
     }
 
     #[test]
@@ -169,10 +201,17 @@ mod tests {
             let wa = p.backoff(failures, &mut a);
             assert_eq!(wa, p.backoff(failures, &mut b), "same seed, same wait");
             let full = (p.initial * (1 << (failures - 1).min(20))).min(p.max_wait);
-            assert!(wa >= full / 2 && wa <= full, "{failures}: {wa:?} not in [{:?}, {full:?}]", full / 2);
+            assert!(
+                wa >= full / 2 && wa <= full,
+                "{failures}: {wa:?} not in [{:?}, {full:?}]",
+                full / 2
+            );
         }
         let waits: Vec<_> = (0..8).map(|_| p.backoff(1, &mut a)).collect();
-        assert!(waits.windows(2).any(|w| w[0] != w[1]), "jitter varies: {waits:?}");
+        assert!(
+            waits.windows(2).any(|w| w[0] != w[1]),
+            "jitter varies: {waits:?}"
+        );
         assert!(p.backoff(u32::MAX, &mut a) <= p.max_wait);
     }
 }

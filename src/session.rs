@@ -417,8 +417,14 @@ mod tests {
         }"#;
         let mut ranges = ExpectedRanges::default();
         let f = parse_upload_session(body, 3_483_322, &mut ranges).unwrap();
-        assert!(f.upload_url.unwrap().ends_with("attachmentSessions/AAMkADliMm="));
-        assert_eq!(f.expiration, Some(Timestamp::from_unix_millis(1_654_771_527_432)));
+        assert!(f
+            .upload_url
+            .unwrap()
+            .ends_with("attachmentSessions/AAMkADliMm="));
+        assert_eq!(
+            f.expiration,
+            Some(Timestamp::from_unix_millis(1_654_771_527_432))
+        );
         assert!(f.has_ranges);
         assert_eq!(ranges.as_slice(), &[r(0, 3_483_322)]);
     }
@@ -440,7 +446,12 @@ mod tests {
     #[test]
     fn nulls_and_absent_ranges_leave_the_set_alone() {
         let mut ranges = ExpectedRanges::from_ranges([r(4, 8)]);
-        let f = parse_upload_session(br#"{"nextExpectedRanges": null, "expirationDateTime": null}"#, 10, &mut ranges).unwrap();
+        let f = parse_upload_session(
+            br#"{"nextExpectedRanges": null, "expirationDateTime": null}"#,
+            10,
+            &mut ranges,
+        )
+        .unwrap();
         assert!(!f.has_ranges);
         assert_eq!(ranges.as_slice(), &[r(4, 8)]);
         let f = parse_upload_session(br#"{"nextExpectedRanges": []}"#, 10, &mut ranges).unwrap();
@@ -451,13 +462,32 @@ mod tests {
     #[test]
     fn bad_bodies_are_typed_errors() {
         let mut ranges = ExpectedRanges::default();
-        let bad_range = parse_upload_session(br#"{"nextExpectedRanges": ["9-3"], "x": 1}"#, 10, &mut ranges);
-        assert!(matches!(bad_range, Err(BodyError::Range(RangeError::Reversed(_)))));
-        let bad_date = parse_upload_session(br#"{"expirationDateTime": "tomorrow"}"#, 10, &mut ranges);
+        let bad_range = parse_upload_session(
+            br#"{"nextExpectedRanges": ["9-3"], "x": 1}"#,
+            10,
+            &mut ranges,
+        );
+        assert!(matches!(
+            bad_range,
+            Err(BodyError::Range(RangeError::Reversed(_)))
+        ));
+        let bad_date =
+            parse_upload_session(br#"{"expirationDateTime": "tomorrow"}"#, 10, &mut ranges);
         assert!(matches!(bad_date, Err(BodyError::Date(_))));
-        for body in [&b""[..], b"[]", b"{", b"{\"nextExpectedRanges\": [1]}", b"{\"uploadUrl\": 5}", b"{} x", b"\"0-\""] {
+        for body in [
+            &b""[..],
+            b"[]",
+            b"{",
+            b"{\"nextExpectedRanges\": [1]}",
+            b"{\"uploadUrl\": 5}",
+            b"{} x",
+            b"\"0-\"",
+        ] {
             assert!(
-                matches!(parse_upload_session(body, 10, &mut ranges), Err(BodyError::Json { .. })),
+                matches!(
+                    parse_upload_session(body, 10, &mut ranges),
+                    Err(BodyError::Json { .. })
+                ),
                 "{:?}",
                 String::from_utf8_lossy(body)
             );
@@ -484,13 +514,25 @@ mod tests {
             attachment_id_from_location(loc).unwrap(),
             "AAMkADI5MAAIT3drCAAABEgAQANAqbAe7qaROhYdTnUQwXm0="
         );
-        assert_eq!(attachment_id_from_location("https://h/x/attachments/a%2Fb%3D").unwrap(), "a/b=");
         assert_eq!(
-            attachment_id_from_location("https://outlook.office.com/api/v2.0/Users('u')/Messages('m')/Attachments('AAMk=')").unwrap(),
+            attachment_id_from_location("https://h/x/attachments/a%2Fb%3D").unwrap(),
+            "a/b="
+        );
+        assert_eq!(
+            attachment_id_from_location(
+                "https://outlook.office.com/api/v2.0/Users('u')/Messages('m')/Attachments('AAMk=')"
+            )
+            .unwrap(),
             "AAMk="
         );
-        assert_eq!(attachment_id_from_location("https://h/ATTACHMENTS/id1?x=1").unwrap(), "id1");
-        assert_eq!(attachment_id_from_location("https://h/items/id2").unwrap(), "id2");
+        assert_eq!(
+            attachment_id_from_location("https://h/ATTACHMENTS/id1?x=1").unwrap(),
+            "id1"
+        );
+        assert_eq!(
+            attachment_id_from_location("https://h/items/id2").unwrap(),
+            "id2"
+        );
         assert!(attachment_id_from_location("https://h/Attachments/").is_err());
         assert!(attachment_id_from_location("https://h/Attachments/%ZZ").is_err());
     }
@@ -498,7 +540,14 @@ mod tests {
     #[test]
     fn attachment_bodies() {
         let a = parse_attachment(br##"{"@odata.type": "#microsoft.graph.taskFileAttachment", "id": "A=", "name": "smile.png", "size": 1234}"##).unwrap();
-        assert_eq!(a, AttachmentJson { id: "A=".into(), name: Some("smile.png".into()), size: Some(1234) });
+        assert_eq!(
+            a,
+            AttachmentJson {
+                id: "A=".into(),
+                name: Some("smile.png".into()),
+                size: Some(1234)
+            }
+        );
         assert!(parse_attachment(b"{}").is_err());
         let (items, next) = parse_attachment_list(br#"{"value": [{"id": "1", "name": "a", "size": 1}, {"name": "no id"}], "@odata.nextLink": "https://h/next"}"#).unwrap();
         assert_eq!(items.len(), 1);

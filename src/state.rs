@@ -129,7 +129,11 @@ impl Upload {
             current,
         };
         if s.file.size != file.size {
-            return Err(differs("size", s.file.size.to_string(), file.size.to_string()));
+            return Err(differs(
+                "size",
+                s.file.size.to_string(),
+                file.size.to_string(),
+            ));
         }
         if s.file.fingerprint != file.fingerprint {
             return Err(differs("fingerprint", s.file.fingerprint, file.fingerprint));
@@ -146,8 +150,8 @@ impl Upload {
                 s.restarts, s.sessions
             )));
         }
-        let mut up = Upload::new(target, file, options)
-            .map_err(|e| RestoreError::Invalid(e.to_string()))?;
+        let mut up =
+            Upload::new(target, file, options).map_err(|e| RestoreError::Invalid(e.to_string()))?;
         up.sessions = s.sessions;
         up.restarts = s.restarts;
         up.requests = s.requests;

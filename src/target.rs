@@ -179,11 +179,20 @@ impl Target {
                 return Err(ConfigError::ForeignResourceUrl);
             }
         }
-        if profile.max_chunk == 0 || profile.default_chunk == 0 || profile.default_chunk > profile.max_chunk {
-            return Err(ConfigError::Profile("default_chunk must be in 1..=max_chunk"));
+        if profile.max_chunk == 0
+            || profile.default_chunk == 0
+            || profile.default_chunk > profile.max_chunk
+        {
+            return Err(ConfigError::Profile(
+                "default_chunk must be in 1..=max_chunk",
+            ));
         }
-        if (profile.single_post_below.is_some() || profile.can_list_attachments) && collection_url.is_none() {
-            return Err(ConfigError::Profile("single POST and listing need a collection URL"));
+        if (profile.single_post_below.is_some() || profile.can_list_attachments)
+            && collection_url.is_none()
+        {
+            return Err(ConfigError::Profile(
+                "single POST and listing need a collection URL",
+            ));
         }
         Ok(Target {
             profile,
@@ -278,23 +287,50 @@ mod tests {
 
     #[test]
     fn todo_urls_for_me_and_users_with_encoded_ids() {
-        let t = Target::todo_task("https://graph.microsoft.com/beta/", Owner::Me, "AAMD/iF+kfh=", "AAMk ADliMm=").unwrap();
+        let t = Target::todo_task(
+            "https://graph.microsoft.com/beta/",
+            Owner::Me,
+            "AAMD/iF+kfh=",
+            "AAMk ADliMm=",
+        )
+        .unwrap();
         assert_eq!(
             t.create_url(),
             "https://graph.microsoft.com/beta/me/todo/lists/AAMD%2FiF%2Bkfh=/tasks/AAMk%20ADliMm=/attachments/createUploadSession"
         );
-        let t = Target::todo_task("https://graph.microsoft.us/v1.0", Owner::User("6f9a@x".into()), "L", "T").unwrap();
-        assert_eq!(t.collection_url(), Some("https://graph.microsoft.us/v1.0/users/6f9a%40x/todo/lists/L/tasks/T/attachments"));
+        let t = Target::todo_task(
+            "https://graph.microsoft.us/v1.0",
+            Owner::User("6f9a@x".into()),
+            "L",
+            "T",
+        )
+        .unwrap();
+        assert_eq!(
+            t.collection_url(),
+            Some("https://graph.microsoft.us/v1.0/users/6f9a%40x/todo/lists/L/tasks/T/attachments")
+        );
         assert!(t.is_graph_origin("https://graph.microsoft.us/v1.0/users/x"));
         assert!(!t.is_graph_origin("https://graph.microsoft.us@evil.example/v1.0"));
     }
 
     #[test]
     fn bad_targets_are_config_errors() {
-        assert!(matches!(Target::todo_task("graph.microsoft.com", Owner::Me, "L", "T"), Err(ConfigError::BaseUrl(_))));
-        assert!(matches!(Target::todo_task("https://g/v1.0?x=1", Owner::Me, "L", "T"), Err(ConfigError::BaseUrlQuery)));
-        assert!(matches!(Target::todo_task("https://g/v1.0", Owner::Me, "", "T"), Err(ConfigError::EmptyId("list ID"))));
-        assert!(matches!(Target::todo_task("https://g/v1.0", Owner::User(String::new()), "L", "T"), Err(ConfigError::EmptyId("user ID"))));
+        assert!(matches!(
+            Target::todo_task("graph.microsoft.com", Owner::Me, "L", "T"),
+            Err(ConfigError::BaseUrl(_))
+        ));
+        assert!(matches!(
+            Target::todo_task("https://g/v1.0?x=1", Owner::Me, "L", "T"),
+            Err(ConfigError::BaseUrlQuery)
+        ));
+        assert!(matches!(
+            Target::todo_task("https://g/v1.0", Owner::Me, "", "T"),
+            Err(ConfigError::EmptyId("list ID"))
+        ));
+        assert!(matches!(
+            Target::todo_task("https://g/v1.0", Owner::User(String::new()), "L", "T"),
+            Err(ConfigError::EmptyId("user ID"))
+        ));
     }
 
     /// OneDrive is a profile plus two URLs: nothing in the machine changes (PROTOCOL.md 8).
@@ -302,7 +338,9 @@ mod tests {
     fn a_onedrive_profile_is_data() {
         let onedrive = Profile {
             name: "onedrive-item",
-            create_body: CreateBody::DriveItem { conflict_behavior: "rename" },
+            create_body: CreateBody::DriveItem {
+                conflict_behavior: "rename",
+            },
             put_url: PutUrl::AsGiven,
             session_auth: SessionAuth::PreAuthenticated,
             max_chunk: 60 * 1024 * 1024 - 1,
@@ -316,10 +354,24 @@ mod tests {
             can_list_attachments: false,
         };
         let base = "https://graph.microsoft.com/v1.0";
-        let t = Target::new(base, onedrive, format!("{base}/me/drive/items/P:/a.bin:/createUploadSession"), None).unwrap();
-        assert_eq!(t.create_body("a.bin", 5, "x"), r#"{"item":{"@microsoft.graph.conflictBehavior":"rename","name":"a.bin"}}"#);
+        let t = Target::new(
+            base,
+            onedrive,
+            format!("{base}/me/drive/items/P:/a.bin:/createUploadSession"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            t.create_body("a.bin", 5, "x"),
+            r#"{"item":{"@microsoft.graph.conflictBehavior":"rename","name":"a.bin"}}"#
+        );
         assert!(matches!(
-            Target::new(base, t.profile().clone(), "https://evil.example/x".into(), None),
+            Target::new(
+                base,
+                t.profile().clone(),
+                "https://evil.example/x".into(),
+                None
+            ),
             Err(ConfigError::ForeignResourceUrl)
         ));
     }
@@ -333,6 +385,9 @@ mod tests {
         assert_eq!(v["contentBytes"], "aGk=");
         assert_eq!(v["name"], "smile \"x\".png");
         assert_eq!(v["@odata.type"], "#microsoft.graph.taskFileAttachment");
-        assert_eq!(t.create_body("f", 3, "x"), r#"{"attachmentInfo":{"attachmentType":"file","name":"f","size":3}}"#);
+        assert_eq!(
+            t.create_body("f", 3, "x"),
+            r#"{"attachmentInfo":{"attachmentType":"file","name":"f","size":3}}"#
+        );
     }
 }

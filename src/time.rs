@@ -229,8 +229,7 @@ fn digits(b: &[u8]) -> Option<u64> {
         return None;
     }
     b.iter().try_fold(0u64, |acc, &c| {
-        c.is_ascii_digit()
-            .then(|| acc * 10 + u64::from(c - b'0'))
+        c.is_ascii_digit().then(|| acc * 10 + u64::from(c - b'0'))
     })
 }
 
@@ -240,7 +239,20 @@ fn days_from_civil(y: u64, m: u64, d: u64) -> Option<i64> {
         return None;
     }
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let month_len = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let month_len = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if d > month_len[(m - 1) as usize] {
         return None;
     }
@@ -349,6 +361,9 @@ mod tests {
                 .saturating_duration_since(t),
             Duration::from_millis(5)
         );
-        assert_eq!(Timestamp(u64::MAX).saturating_add(Duration::from_secs(1)), Timestamp(u64::MAX));
+        assert_eq!(
+            Timestamp(u64::MAX).saturating_add(Duration::from_secs(1)),
+            Timestamp(u64::MAX)
+        );
     }
 }

@@ -69,7 +69,8 @@ pub(crate) fn split_origin(url: &str) -> Result<(Origin, &str), UrlError> {
         }
         p => {
             let digits = p.strip_prefix(':').ok_or_else(bad)?;
-            if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
                 return Err(bad());
             }
             digits.parse::<u16>().map_err(|_| bad())?
@@ -94,7 +95,8 @@ pub(crate) fn split_origin(url: &str) -> Result<(Origin, &str), UrlError> {
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
 }
 
 /// True when `url` is an absolute http(s) URL on `origin`.
@@ -221,9 +223,18 @@ mod tests {
         assert!(same_origin("HTTPS://graph.microsoft.com", &graph));
         assert!(!same_origin("http://graph.microsoft.com/x", &graph));
         assert!(!same_origin("https://graph.microsoft.com:8443/x", &graph));
-        assert!(!same_origin("https://graph.microsoft.com.evil.example/x", &graph));
-        assert!(!same_origin("https://graph.microsoft.com@evil.example/", &graph));
-        assert!(!same_origin("https://evil.example/graph.microsoft.com", &graph));
+        assert!(!same_origin(
+            "https://graph.microsoft.com.evil.example/x",
+            &graph
+        ));
+        assert!(!same_origin(
+            "https://graph.microsoft.com@evil.example/",
+            &graph
+        ));
+        assert!(!same_origin(
+            "https://evil.example/graph.microsoft.com",
+            &graph
+        ));
         assert!(!same_origin("//graph.microsoft.com/x", &graph));
         let local = origin("http://127.0.0.1:8080/v1.0");
         assert!(same_origin("http://127.0.0.1:8080/x", &local));
@@ -267,8 +278,14 @@ mod tests {
 
     #[test]
     fn content_goes_on_the_path_before_the_query() {
-        assert_eq!(append_to_path("https://h/s/1", "/content"), "https://h/s/1/content");
-        assert_eq!(append_to_path("https://h/s/1/", "/content"), "https://h/s/1/content");
+        assert_eq!(
+            append_to_path("https://h/s/1", "/content"),
+            "https://h/s/1/content"
+        );
+        assert_eq!(
+            append_to_path("https://h/s/1/", "/content"),
+            "https://h/s/1/content"
+        );
         assert_eq!(
             append_to_path("https://h/s/1?tempauth=x/y?z", "/content"),
             "https://h/s/1/content?tempauth=x/y?z"

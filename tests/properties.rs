@@ -107,22 +107,27 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 any::<bool>(),
             )
         })
-        .prop_map(|(size, chunk, force_session, faults, style, crash_at, crash_kept)| Scenario {
-            size,
-            chunk,
-            force_session,
-            faults,
-            style,
-            crash_at,
-            crash_kept,
-        })
+        .prop_map(
+            |(size, chunk, force_session, faults, style, crash_at, crash_kept)| Scenario {
+                size,
+                chunk,
+                force_session,
+                faults,
+                style,
+                crash_at,
+                crash_kept,
+            },
+        )
 }
 
 fn options(s: &Scenario) -> Options {
     Options {
         chunk_size: Some(s.chunk),
         force_session: s.force_session,
-        retry: RetryPolicy { seed: s.size, ..RetryPolicy::default() },
+        retry: RetryPolicy {
+            seed: s.size,
+            ..RetryPolicy::default()
+        },
         ..Options::default()
     }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use common::*;
 use upload_session::{
-    Action, CallerError, Error, FileInfo, Options, ProtocolError, Purpose, Response,
-    RestoreError, RetryPolicy, State, Timestamp, TransportError, Upload,
+    Action, CallerError, Error, FileInfo, Options, ProtocolError, Purpose, Response, RestoreError,
+    RetryPolicy, State, Timestamp, TransportError, Upload,
 };
 
 const SEED_SIZE: u64 = 3_483_322;
@@ -43,10 +43,17 @@ fn the_seed_example_two_puts_of_2_mib() {
     let c = done(&run);
     assert_eq!(methods(&run.log), ["POST", "PUT", "PUT"]);
     assert_eq!(puts(&run.log), ["0-2097151", "2097152-3483321"]);
-    assert_eq!(run.log[0].url, format!("{}/createUploadSession", collection()));
+    assert_eq!(
+        run.log[0].url,
+        format!("{}/createUploadSession", collection())
+    );
     assert!(run.log[1].url.ends_with("/attachmentSessions/S0=/content"));
     assert_eq!(c.id, "ATT0=");
-    assert!(c.location.as_deref().unwrap().ends_with("/Attachments/ATT0="));
+    assert!(c
+        .location
+        .as_deref()
+        .unwrap()
+        .ends_with("/Attachments/ATT0="));
     assert!(!c.found_by_lookup);
     assert_eq!(model.attachments.len(), 1);
     assert!(model.violations.is_empty(), "{:?}", model.violations);
@@ -58,10 +65,14 @@ fn the_seed_example_two_puts_of_2_mib() {
 fn first_poll_creates_with_the_attachment_info_and_the_token() {
     let (mut up, _) = new_upload(SEED_SIZE, opts(MIB2));
     let now = Timestamp::from_unix_millis(START);
-    let Action::Send(req) = up.poll(now) else { panic!() };
+    let Action::Send(req) = up.poll(now) else {
+        panic!()
+    };
     assert_eq!(req.method().as_str(), "POST");
     assert!(req.needs_token());
-    let upload_session::Body::Json(body) = req.body() else { panic!() };
+    let upload_session::Body::Json(body) = req.body() else {
+        panic!()
+    };
     let v: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(v["attachmentInfo"]["size"], SEED_SIZE);
     assert_eq!(v["attachmentInfo"]["attachmentType"], "file");
@@ -89,7 +100,10 @@ fn default_chunk_and_the_25_mib_maximum() {
     let p = puts(&run.log);
     assert_eq!(p.len() as u64, size.div_ceil(3_932_160));
     assert_eq!(p[0], "0-3932159");
-    assert_eq!(p.last().unwrap(), &format!("{}-{}", 6 * 3_932_160, size - 1));
+    assert_eq!(
+        p.last().unwrap(),
+        &format!("{}-{}", 6 * 3_932_160, size - 1)
+    );
     let file = FileInfo::new("big", size + 1);
     assert!(matches!(
         Upload::new(target(), file, Options::default()),
@@ -101,7 +115,10 @@ fn default_chunk_and_the_25_mib_maximum() {
 fn chunk_sizes_are_validated() {
     for bad in [0, 3_999_999 + 1, 4_000_000, u64::MAX] {
         let r = Upload::new(target(), FileInfo::new("f", 10_000_000), opts(bad));
-        assert!(matches!(r, Err(upload_session::ConfigError::ChunkSize { .. })), "{bad}");
+        assert!(
+            matches!(r, Err(upload_session::ConfigError::ChunkSize { .. })),
+            "{bad}"
+        );
     }
     assert!(Upload::new(target(), FileInfo::new("f", 10_000_000), opts(3_999_999)).is_ok());
 }
@@ -121,20 +138,41 @@ fn small_files_go_by_single_post_unless_forced() {
     let (up, _) = new_upload(3_000_000, Options::default());
     assert_eq!(up.state(), State::Creating);
     // Forced: a 1-byte file through a session, one PUT of bytes 0-0/1.
-    let (mut up, mut model) = new_upload(1, Options { force_session: true, ..Options::default() });
+    let (mut up, mut model) = new_upload(
+        1,
+        Options {
+            force_session: true,
+            ..Options::default()
+        },
+    );
     let run = drive(&mut up, &mut model, |_, _| Fault::None, 10);
     done(&run);
     assert_eq!(puts(&run.log), ["0-0"]);
     // A 0-byte file cannot be a Content-Range: single POST even when forced.
-    let (up, _) = new_upload(0, Options { force_session: true, ..Options::default() });
+    let (up, _) = new_upload(
+        0,
+        Options {
+            force_session: true,
+            ..Options::default()
+        },
+    );
     assert_eq!(up.state(), State::Posting);
 }
 
 #[test]
 fn single_post_body_length_is_exact() {
     let (mut up, _) = new_upload(1000, Options::default());
-    let Action::Send(req) = up.poll(Timestamp::from_unix_millis(START)) else { panic!() };
-    let upload_session::Body::JsonWithBase64File { prefix, range, suffix } = req.body() else { panic!() };
+    let Action::Send(req) = up.poll(Timestamp::from_unix_millis(START)) else {
+        panic!()
+    };
+    let upload_session::Body::JsonWithBase64File {
+        prefix,
+        range,
+        suffix,
+    } = req.body()
+    else {
+        panic!()
+    };
     let file: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
     let mut enc = upload_session::Base64Encoder::new();
     let mut out = prefix.as_bytes().to_vec();
@@ -152,11 +190,30 @@ fn single_post_body_length_is_exact() {
 fn several_missing_ranges_are_filled_in_order() {
     let (mut up, mut model) = new_upload(10 * MIB2, opts(MIB2));
     // After the 4th PUT the server forgets part of what it held.
-    let run = drive(&mut up, &mut model, |i, _| if i == 4 { Fault::LoseRange } else { Fault::None }, 40);
+    let run = drive(
+        &mut up,
+        &mut model,
+        |i, _| {
+            if i == 4 {
+                Fault::LoseRange
+            } else {
+                Fault::None
+            }
+        },
+        40,
+    );
     done(&run);
     let p = puts(&run.log);
     // Four chunks, then the gap the server lost (a quarter to a half of 6 MiB), then on.
-    assert_eq!(&p[..4], ["0-2097151", "2097152-4194303", "4194304-6291455", "6291456-8388607"]);
+    assert_eq!(
+        &p[..4],
+        [
+            "0-2097151",
+            "2097152-4194303",
+            "4194304-6291455",
+            "6291456-8388607"
+        ]
+    );
     assert_eq!(p[4], "1572864-3145728");
     assert_eq!(p[5], "8388608-10485759");
     assert!(p.len() > 5);
@@ -170,12 +227,25 @@ fn retry_after_503_is_honoured_then_the_status_is_asked() {
     let run = drive(
         &mut up,
         &mut model,
-        |i, _| if i == 1 { Fault::Unavailable { keep: false, retry_after: Some("2.128".into()) } } else { Fault::None },
+        |i, _| {
+            if i == 1 {
+                Fault::Unavailable {
+                    keep: false,
+                    retry_after: Some("2.128".into()),
+                }
+            } else {
+                Fault::None
+            }
+        },
         20,
     );
     done(&run);
     assert_eq!(methods(&run.log), ["POST", "PUT", "GET", "PUT", "PUT"]);
-    assert!(run.log[2].at - run.log[1].at >= 2128, "waited {} ms", run.log[2].at - run.log[1].at);
+    assert!(
+        run.log[2].at - run.log[1].at >= 2128,
+        "waited {} ms",
+        run.log[2].at - run.log[1].at
+    );
     assert!(model.violations.is_empty(), "{:?}", model.violations);
 }
 
@@ -185,7 +255,16 @@ fn a_503_whose_chunk_was_kept_is_not_sent_twice() {
     let run = drive(
         &mut up,
         &mut model,
-        |i, _| if i == 1 { Fault::Unavailable { keep: true, retry_after: Some("1".into()) } } else { Fault::None },
+        |i, _| {
+            if i == 1 {
+                Fault::Unavailable {
+                    keep: true,
+                    retry_after: Some("1".into()),
+                }
+            } else {
+                Fault::None
+            }
+        },
         20,
     );
     done(&run);
@@ -199,10 +278,24 @@ fn throttling_429_resends_after_retry_after_as_http_date() {
     // 3 seconds after the start, as an HTTP-date.
     let date = "Tue, 14 Nov 2023 22:13:23 GMT";
     assert_eq!(START, 1_700_000_000_000);
-    let run = drive(&mut up, &mut model, |i, _| if i == 2 { Fault::Throttle(Some(date.into())) } else { Fault::None }, 20);
+    let run = drive(
+        &mut up,
+        &mut model,
+        |i, _| {
+            if i == 2 {
+                Fault::Throttle(Some(date.into()))
+            } else {
+                Fault::None
+            }
+        },
+        20,
+    );
     done(&run);
     assert_eq!(methods(&run.log), ["POST", "PUT", "PUT", "PUT"]);
-    assert_eq!(puts(&run.log), ["0-2097151", "2097152-3483321", "2097152-3483321"]);
+    assert_eq!(
+        puts(&run.log),
+        ["0-2097151", "2097152-3483321", "2097152-3483321"]
+    );
     assert!(run.log[3].at >= START + 3000);
     assert!(model.violations.is_empty(), "{:?}", model.violations);
 }
@@ -210,19 +303,55 @@ fn throttling_429_resends_after_retry_after_as_http_date() {
 #[test]
 fn a_dropped_put_is_followed_by_a_status_query() {
     let (mut up, mut model) = new_upload(SEED_SIZE, opts(MIB2));
-    let run = drive(&mut up, &mut model, |i, _| if i == 1 { Fault::Drop { keep: true } } else { Fault::None }, 20);
+    let run = drive(
+        &mut up,
+        &mut model,
+        |i, _| {
+            if i == 1 {
+                Fault::Drop { keep: true }
+            } else {
+                Fault::None
+            }
+        },
+        20,
+    );
     done(&run);
     assert_eq!(methods(&run.log), ["POST", "PUT", "GET", "PUT"]);
     let (mut up, mut model) = new_upload(SEED_SIZE, opts(MIB2));
-    let run = drive(&mut up, &mut model, |i, _| if i == 1 { Fault::Drop { keep: false } } else { Fault::None }, 20);
+    let run = drive(
+        &mut up,
+        &mut model,
+        |i, _| {
+            if i == 1 {
+                Fault::Drop { keep: false }
+            } else {
+                Fault::None
+            }
+        },
+        20,
+    );
     done(&run);
-    assert_eq!(puts(&run.log), ["0-2097151", "0-2097151", "2097152-3483321"]);
+    assert_eq!(
+        puts(&run.log),
+        ["0-2097151", "0-2097151", "2097152-3483321"]
+    );
 }
 
 #[test]
 fn a_416_asks_the_server_and_continues() {
     let (mut up, mut model) = new_upload(SEED_SIZE, opts(MIB2));
-    let run = drive(&mut up, &mut model, |i, _| if i == 2 { Fault::RangeRefused } else { Fault::None }, 20);
+    let run = drive(
+        &mut up,
+        &mut model,
+        |i, _| {
+            if i == 2 {
+                Fault::RangeRefused
+            } else {
+                Fault::None
+            }
+        },
+        20,
+    );
     done(&run);
     assert_eq!(methods(&run.log), ["POST", "PUT", "PUT", "GET", "PUT"]);
 }
@@ -231,19 +360,41 @@ fn a_416_asks_the_server_and_continues() {
 fn a_refused_status_query_falls_back_to_resending() {
     let (mut up, mut model) = new_upload(SEED_SIZE, opts(MIB2));
     model.style.status_refused = true;
-    let run = drive(&mut up, &mut model, |i, _| if i == 1 { Fault::Drop { keep: false } } else { Fault::None }, 20);
+    let run = drive(
+        &mut up,
+        &mut model,
+        |i, _| {
+            if i == 1 {
+                Fault::Drop { keep: false }
+            } else {
+                Fault::None
+            }
+        },
+        20,
+    );
     done(&run);
     assert_eq!(methods(&run.log), ["POST", "PUT", "GET", "PUT", "PUT"]);
     assert_eq!(run.log[2].status, Some(405));
-    assert_eq!(puts(&run.log), ["0-2097151", "0-2097151", "2097152-3483321"]);
+    assert_eq!(
+        puts(&run.log),
+        ["0-2097151", "0-2097151", "2097152-3483321"]
+    );
 }
 
 #[test]
 fn expiry_mid_way_starts_a_new_session_from_byte_zero() {
     let (mut up, mut model) = new_upload(3 * MIB2, opts(MIB2));
-    let run = drive(&mut up, &mut model, |i, _| if i == 2 { Fault::Expire } else { Fault::None }, 30);
+    let run = drive(
+        &mut up,
+        &mut model,
+        |i, _| if i == 2 { Fault::Expire } else { Fault::None },
+        30,
+    );
     done(&run);
-    assert_eq!(methods(&run.log), ["POST", "PUT", "PUT", "POST", "PUT", "PUT", "PUT"]);
+    assert_eq!(
+        methods(&run.log),
+        ["POST", "PUT", "PUT", "POST", "PUT", "PUT", "PUT"]
+    );
     assert_eq!(run.log[2].status, Some(404));
     assert_eq!(puts(&run.log)[2], "0-2097151");
     assert_eq!(up.sessions(), 2);
@@ -262,8 +413,20 @@ fn expiry_by_the_clock_is_noticed_before_sending() {
 
 #[test]
 fn restarts_can_be_disallowed() {
-    let (mut up, mut model) = new_upload(3 * MIB2, Options { chunk_size: Some(MIB2), max_restarts: 0, ..Options::default() });
-    let run = drive(&mut up, &mut model, |i, _| if i == 2 { Fault::Expire } else { Fault::None }, 30);
+    let (mut up, mut model) = new_upload(
+        3 * MIB2,
+        Options {
+            chunk_size: Some(MIB2),
+            max_restarts: 0,
+            ..Options::default()
+        },
+    );
+    let run = drive(
+        &mut up,
+        &mut model,
+        |i, _| if i == 2 { Fault::Expire } else { Fault::None },
+        30,
+    );
     assert_eq!(failed(&run), &Error::SessionExpired { sessions: 1 });
 }
 
@@ -271,28 +434,54 @@ fn restarts_can_be_disallowed() {
 fn a_401_asks_for_a_token_and_keeps_the_session() {
     let (mut up, mut model) = new_upload(SEED_SIZE, opts(MIB2));
     let now = Timestamp::from_unix_millis(START);
-    let Action::Send(create) = up.poll(now) else { panic!() };
-    let Answer::Http { status, body, .. } = model.handle(&create, now, &Fault::None) else { panic!() };
-    up.handle_response(now, create.id(), Response::new(status).body(&body)).unwrap();
-    let Action::Send(put) = up.poll(now) else { panic!() };
-    up.handle_response(now, put.id(), Response::new(401)).unwrap();
+    let Action::Send(create) = up.poll(now) else {
+        panic!()
+    };
+    let Answer::Http { status, body, .. } = model.handle(&create, now, &Fault::None) else {
+        panic!()
+    };
+    up.handle_response(now, create.id(), Response::new(status).body(&body))
+        .unwrap();
+    let Action::Send(put) = up.poll(now) else {
+        panic!()
+    };
+    up.handle_response(now, put.id(), Response::new(401))
+        .unwrap();
     assert_eq!(up.poll(now), Action::RefreshToken);
-    assert_eq!(up.poll(now), Action::RefreshToken, "asking again changes nothing");
+    assert_eq!(
+        up.poll(now),
+        Action::RefreshToken,
+        "asking again changes nothing"
+    );
     up.token_refreshed(now).unwrap();
     assert_eq!(up.token_refreshed(now), Err(CallerError::NoRefreshAsked));
-    let Action::Send(again) = up.poll(now) else { panic!() };
+    let Action::Send(again) = up.poll(now) else {
+        panic!()
+    };
     assert_eq!(again.file_range(), put.file_range());
     assert_ne!(again.id(), put.id());
     assert_eq!(up.sessions(), 1);
     // A second 401 in a row fails.
-    up.handle_response(now, again.id(), Response::new(401)).unwrap();
+    up.handle_response(now, again.id(), Response::new(401))
+        .unwrap();
     assert!(matches!(up.poll(now), Action::Failed(Error::Unauthorized)));
 }
 
 #[test]
 fn a_401_once_in_a_while_is_survived() {
     let (mut up, mut model) = new_upload(SEED_SIZE, opts(MIB2));
-    let run = drive(&mut up, &mut model, |i, _| if i == 1 || i == 3 { Fault::Unauthorized } else { Fault::None }, 20);
+    let run = drive(
+        &mut up,
+        &mut model,
+        |i, _| {
+            if i == 1 || i == 3 {
+                Fault::Unauthorized
+            } else {
+                Fault::None
+            }
+        },
+        20,
+    );
     done(&run);
     assert_eq!(up.sessions(), 1);
 }
@@ -300,7 +489,18 @@ fn a_401_once_in_a_while_is_survived() {
 #[test]
 fn the_lost_answer_to_the_final_put_is_found_not_duplicated() {
     let (mut up, mut model) = new_upload(SEED_SIZE, opts(MIB2));
-    let run = drive(&mut up, &mut model, |i, _| if i == 2 { Fault::Drop { keep: true } } else { Fault::None }, 20);
+    let run = drive(
+        &mut up,
+        &mut model,
+        |i, _| {
+            if i == 2 {
+                Fault::Drop { keep: true }
+            } else {
+                Fault::None
+            }
+        },
+        20,
+    );
     let c = done(&run);
     assert_eq!(methods(&run.log), ["POST", "PUT", "PUT", "GET", "GET"]);
     assert_eq!(run.log[3].status, Some(404));
@@ -313,12 +513,34 @@ fn the_lost_answer_to_the_final_put_is_found_not_duplicated() {
 #[test]
 fn a_lost_single_post_is_looked_for_before_posting_again() {
     let (mut up, mut model) = new_upload(1000, Options::default());
-    let run = drive(&mut up, &mut model, |i, _| if i == 0 { Fault::Drop { keep: true } } else { Fault::None }, 20);
+    let run = drive(
+        &mut up,
+        &mut model,
+        |i, _| {
+            if i == 0 {
+                Fault::Drop { keep: true }
+            } else {
+                Fault::None
+            }
+        },
+        20,
+    );
     assert!(done(&run).found_by_lookup);
     assert_eq!(methods(&run.log), ["POST", "GET"]);
     assert_eq!(model.attachments.len(), 1);
     let (mut up, mut model) = new_upload(1000, Options::default());
-    let run = drive(&mut up, &mut model, |i, _| if i == 0 { Fault::Drop { keep: false } } else { Fault::None }, 20);
+    let run = drive(
+        &mut up,
+        &mut model,
+        |i, _| {
+            if i == 0 {
+                Fault::Drop { keep: false }
+            } else {
+                Fault::None
+            }
+        },
+        20,
+    );
     assert!(!done(&run).found_by_lookup);
     assert_eq!(methods(&run.log), ["POST", "GET", "POST"]);
     assert_eq!(model.attachments.len(), 1);
@@ -334,14 +556,18 @@ fn cancel_mid_upload_deletes_the_session() {
         match up.poll(now) {
             Action::Send(req) => {
                 log.push(req.method().as_str());
-                let Answer::Http { status, body, .. } = model.handle(&req, now, &Fault::None) else { panic!() };
+                let Answer::Http { status, body, .. } = model.handle(&req, now, &Fault::None)
+                else {
+                    panic!()
+                };
                 if req.file_range().is_some() && !cancelled {
                     // Cancel while the PUT is in flight: it is answered first.
                     up.cancel(now);
                     cancelled = true;
                     assert_eq!(up.state(), State::Uploading);
                 }
-                up.handle_response(now, req.id(), Response::new(status).body(&body)).unwrap();
+                up.handle_response(now, req.id(), Response::new(status).body(&body))
+                    .unwrap();
             }
             Action::Cancelled => break,
             other => panic!("{other:?}"),
@@ -362,14 +588,21 @@ fn save_and_restore_mid_upload_continues_where_the_server_stands() {
     let now = Timestamp::from_unix_millis(START);
     let mut saved = String::new();
     for _ in 0..3 {
-        let Action::Send(req) = up.poll(now) else { panic!() };
-        let Answer::Http { status, body, .. } = model.handle(&req, now, &Fault::None) else { panic!() };
-        up.handle_response(now, req.id(), Response::new(status).body(&body)).unwrap();
+        let Action::Send(req) = up.poll(now) else {
+            panic!()
+        };
+        let Answer::Http { status, body, .. } = model.handle(&req, now, &Fault::None) else {
+            panic!()
+        };
+        up.handle_response(now, req.id(), Response::new(status).body(&body))
+            .unwrap();
         saved = up.save();
     }
     assert!(!saved.contains("Bearer"));
     // The process "dies" while sending the third PUT; the server kept it.
-    let Action::Send(lost) = up.poll(now) else { panic!() };
+    let Action::Send(lost) = up.poll(now) else {
+        panic!()
+    };
     let _ = model.handle(&lost, now, &Fault::None);
     drop(up);
     let file = FileInfo::new("flower.jpg", 5 * MIB2).with_fingerprint(format!("{}:1", 5 * MIB2));
@@ -395,21 +628,40 @@ fn restore_refuses_another_file_target_or_garbage() {
     ));
     let other_fp = FileInfo::new("flower.jpg", 5 * MIB2).with_fingerprint("changed");
     let e = Upload::restore(saved.as_bytes(), target(), other_fp, opts(MIB2)).unwrap_err();
-    assert!(matches!(e, RestoreError::DifferentFile { what: "fingerprint", .. }));
+    assert!(matches!(
+        e,
+        RestoreError::DifferentFile {
+            what: "fingerprint",
+            ..
+        }
+    ));
     let file = || FileInfo::new("flower.jpg", 5 * MIB2).with_fingerprint(format!("{}:1", 5 * MIB2));
-    let elsewhere = upload_session::Target::todo_task(BASE, upload_session::Owner::Me, "other", TASK).unwrap();
+    let elsewhere =
+        upload_session::Target::todo_task(BASE, upload_session::Owner::Me, "other", TASK).unwrap();
     assert!(matches!(
         Upload::restore(saved.as_bytes(), elsewhere, file(), opts(MIB2)),
         Err(RestoreError::DifferentTarget { .. })
     ));
     for bad in [&b""[..], b"{}", b"null", b"[1,2]", &[0xff, 0xfe]] {
-        assert!(matches!(Upload::restore(bad, target(), file(), opts(MIB2)), Err(RestoreError::Malformed(_))));
+        assert!(matches!(
+            Upload::restore(bad, target(), file(), opts(MIB2)),
+            Err(RestoreError::Malformed(_))
+        ));
     }
     let v2 = saved.replace("\"version\":1", "\"version\":2");
-    assert!(matches!(Upload::restore(v2.as_bytes(), target(), file(), opts(MIB2)), Err(RestoreError::Version { found: 2, .. })));
-    let hostile = saved.replace("\"expected\":[{\"start\":0,\"end\":10485760}]", "\"expected\":[{\"start\":0,\"end\":99999999999}]");
+    assert!(matches!(
+        Upload::restore(v2.as_bytes(), target(), file(), opts(MIB2)),
+        Err(RestoreError::Version { found: 2, .. })
+    ));
+    let hostile = saved.replace(
+        "\"expected\":[{\"start\":0,\"end\":10485760}]",
+        "\"expected\":[{\"start\":0,\"end\":99999999999}]",
+    );
     assert_ne!(hostile, saved);
-    assert!(matches!(Upload::restore(hostile.as_bytes(), target(), file(), opts(MIB2)), Err(RestoreError::Invalid(_))));
+    assert!(matches!(
+        Upload::restore(hostile.as_bytes(), target(), file(), opts(MIB2)),
+        Err(RestoreError::Invalid(_))
+    ));
 }
 
 #[test]
@@ -429,10 +681,17 @@ fn a_query_on_the_upload_url_is_kept_and_redacted() {
     let (mut up, mut model) = new_upload(SEED_SIZE, opts(MIB2));
     model.style.query = true;
     let now = Timestamp::from_unix_millis(START);
-    let Action::Send(create) = up.poll(now) else { panic!() };
-    let Answer::Http { status, body, .. } = model.handle(&create, now, &Fault::None) else { panic!() };
-    up.handle_response(now, create.id(), Response::new(status).body(&body)).unwrap();
-    let Action::Send(put) = up.poll(now) else { panic!() };
+    let Action::Send(create) = up.poll(now) else {
+        panic!()
+    };
+    let Answer::Http { status, body, .. } = model.handle(&create, now, &Fault::None) else {
+        panic!()
+    };
+    up.handle_response(now, create.id(), Response::new(status).body(&body))
+        .unwrap();
+    let Action::Send(put) = up.poll(now) else {
+        panic!()
+    };
     assert!(put.url().ends_with("/S0=/content?tempauth=SECRET-0"));
     assert!(!format!("{put:?}").contains("SECRET"));
     assert!(!format!("{up:?}").contains("SECRET"));
@@ -443,82 +702,172 @@ fn a_query_on_the_upload_url_is_kept_and_redacted() {
 fn answers_for_other_requests_are_refused_without_effect() {
     let (mut up, _) = new_upload(SEED_SIZE, opts(MIB2));
     let now = Timestamp::from_unix_millis(START);
-    let Action::Send(req) = up.poll(now) else { panic!() };
-    let mut wrong = req.id();
-    for _ in 0..1 {
-        wrong = upload_session::RequestId::clone(&wrong);
-    }
+    let Action::Send(req) = up.poll(now) else {
+        panic!()
+    };
+    let wrong = req.id();
     // A stale id from a previous upload: build one by running another machine one step.
     let (mut other, _) = new_upload(SEED_SIZE, opts(MIB2));
-    let Action::Send(o1) = other.poll(now) else { panic!() };
-    other.handle_transport_error(now, o1.id(), TransportError::Connect).unwrap();
-    let Action::Send(o2) = other.poll(now) else { panic!() };
+    let Action::Send(o1) = other.poll(now) else {
+        panic!()
+    };
+    other
+        .handle_transport_error(now, o1.id(), TransportError::Connect)
+        .unwrap();
+    let Action::Send(o2) = other.poll(now) else {
+        panic!()
+    };
     assert_ne!(o2.id(), req.id());
-    let e = up.handle_response(now, o2.id(), Response::new(200)).unwrap_err();
-    assert_eq!(e, CallerError::NotInFlight { got: o2.id(), in_flight: Some(req.id()) });
+    let e = up
+        .handle_response(now, o2.id(), Response::new(200))
+        .unwrap_err();
+    assert_eq!(
+        e,
+        CallerError::NotInFlight {
+            got: o2.id(),
+            in_flight: Some(req.id())
+        }
+    );
     assert_eq!(up.poll(now), Action::Send(req.clone()), "state unchanged");
-    up.handle_transport_error(now, wrong, TransportError::Connect).unwrap();
-    assert!(up.handle_response(now, wrong, Response::new(200)).is_err(), "answered twice");
+    up.handle_transport_error(now, wrong, TransportError::Connect)
+        .unwrap();
+    assert!(
+        up.handle_response(now, wrong, Response::new(200)).is_err(),
+        "answered twice"
+    );
 }
 
 #[test]
 fn waits_ignore_early_wakeups_and_clocks_that_go_back() {
     let (mut up, _) = new_upload(SEED_SIZE, opts(MIB2));
     let now = Timestamp::from_unix_millis(START);
-    let Action::Send(req) = up.poll(now) else { panic!() };
-    up.handle_response(now, req.id(), Response::new(503).header("Retry-After", "5")).unwrap();
-    let want = Action::Wait { until: Timestamp::from_unix_millis(START + 5000), reason: upload_session::WaitReason::RetryAfter };
+    let Action::Send(req) = up.poll(now) else {
+        panic!()
+    };
+    up.handle_response(now, req.id(), Response::new(503).header("Retry-After", "5"))
+        .unwrap();
+    let want = Action::Wait {
+        until: Timestamp::from_unix_millis(START + 5000),
+        reason: upload_session::WaitReason::RetryAfter,
+    };
     assert_eq!(up.poll(now), want);
-    assert_eq!(up.poll(Timestamp::from_unix_millis(START + 4999)), want, "early wake-up");
-    assert_eq!(up.poll(Timestamp::from_unix_millis(0)), want, "a clock that went back");
-    let Action::Send(again) = up.poll(Timestamp::from_unix_millis(START + 5000)) else { panic!() };
+    assert_eq!(
+        up.poll(Timestamp::from_unix_millis(START + 4999)),
+        want,
+        "early wake-up"
+    );
+    assert_eq!(
+        up.poll(Timestamp::from_unix_millis(0)),
+        want,
+        "a clock that went back"
+    );
+    let Action::Send(again) = up.poll(Timestamp::from_unix_millis(START + 5000)) else {
+        panic!()
+    };
     assert_eq!(again.purpose(), Purpose::CreateSession);
 }
 
 #[test]
 fn retries_are_bounded_by_attempts_and_by_time() {
-    let policy = RetryPolicy { max_attempts: 4, ..RetryPolicy::default() };
-    let (mut up, mut model) = new_upload(SEED_SIZE, Options { chunk_size: Some(MIB2), retry: policy, ..Options::default() });
+    let policy = RetryPolicy {
+        max_attempts: 4,
+        ..RetryPolicy::default()
+    };
+    let (mut up, mut model) = new_upload(
+        SEED_SIZE,
+        Options {
+            chunk_size: Some(MIB2),
+            retry: policy,
+            ..Options::default()
+        },
+    );
     let run = drive(&mut up, &mut model, |_, _| Fault::Internal, 50);
-    assert!(matches!(failed(&run), Error::RetriesExhausted { attempts: 4, purpose: Purpose::CreateSession, .. }));
+    assert!(matches!(
+        failed(&run),
+        Error::RetriesExhausted {
+            attempts: 4,
+            purpose: Purpose::CreateSession,
+            ..
+        }
+    ));
     assert_eq!(run.log.len(), 4);
     // Waits grew: at least 1.5 s + 3 s + 6 s of backoff with jitter.
     assert!(run.clock.as_unix_millis() - START >= 1500 + 3000 + 6000);
-    let policy = RetryPolicy { max_total: Duration::from_secs(10), ..RetryPolicy::default() };
-    let (mut up, mut model) = new_upload(SEED_SIZE, Options { chunk_size: Some(MIB2), retry: policy, ..Options::default() });
-    let run = drive(&mut up, &mut model, |_, _| Fault::Throttle(Some("4".into())), 50);
-    assert!(matches!(failed(&run), Error::RetriesExhausted { attempts: 3, .. }));
+    let policy = RetryPolicy {
+        max_total: Duration::from_secs(10),
+        ..RetryPolicy::default()
+    };
+    let (mut up, mut model) = new_upload(
+        SEED_SIZE,
+        Options {
+            chunk_size: Some(MIB2),
+            retry: policy,
+            ..Options::default()
+        },
+    );
+    let run = drive(
+        &mut up,
+        &mut model,
+        |_, _| Fault::Throttle(Some("4".into())),
+        50,
+    );
+    assert!(matches!(
+        failed(&run),
+        Error::RetriesExhausted { attempts: 3, .. }
+    ));
 }
 
 #[test]
 fn other_errors_carry_graphs_code() {
     let (mut up, _) = new_upload(SEED_SIZE, opts(MIB2));
     let now = Timestamp::from_unix_millis(START);
-    let Action::Send(req) = up.poll(now) else { panic!() };
+    let Action::Send(req) = up.poll(now) else {
+        panic!()
+    };
     let body = br#"{"error": {"code": "ErrorAccessDenied", "message": "Access is denied.", "innerError": {"request-id": "abc"}}}"#;
-    up.handle_response(now, req.id(), Response::new(403).body(body)).unwrap();
-    let Action::Failed(Error::Status(e)) = up.poll(now) else { panic!() };
+    up.handle_response(now, req.id(), Response::new(403).body(body))
+        .unwrap();
+    let Action::Failed(Error::Status(e)) = up.poll(now) else {
+        panic!()
+    };
     assert_eq!((e.status, e.purpose), (403, Purpose::CreateSession));
     assert_eq!(e.graph.code.as_deref(), Some("ErrorAccessDenied"));
     assert_eq!(e.graph.request_id.as_deref(), Some("abc"));
-    assert_eq!(e.to_string(), "session creation answered HTTP 403 (ErrorAccessDenied): Access is denied.");
+    assert_eq!(
+        e.to_string(),
+        "session creation answered HTTP 403 (ErrorAccessDenied): Access is denied."
+    );
 }
 
 #[test]
 fn hostile_session_answers_are_protocol_errors() {
-    let cases: [(&[u8], fn(&ProtocolError) -> bool); 4] = [
-        (br#"{"nextExpectedRanges": ["0-"]}"#, |e| matches!(e, ProtocolError::MissingUploadUrl)),
-        (br#"{"uploadUrl": "ftp://x/y"}"#, |e| matches!(e, ProtocolError::UploadUrl(_))),
-        (br#"{"uploadUrl": "https://g/u", "nextExpectedRanges": ["9-3"]}"#, |e| matches!(e, ProtocolError::Body(_))),
+    type Check = fn(&ProtocolError) -> bool;
+    let cases: [(&[u8], Check); 4] = [
+        (br#"{"nextExpectedRanges": ["0-"]}"#, |e| {
+            matches!(e, ProtocolError::MissingUploadUrl)
+        }),
+        (br#"{"uploadUrl": "ftp://x/y"}"#, |e| {
+            matches!(e, ProtocolError::UploadUrl(_))
+        }),
+        (
+            br#"{"uploadUrl": "https://g/u", "nextExpectedRanges": ["9-3"]}"#,
+            |e| matches!(e, ProtocolError::Body(_)),
+        ),
         (b"<html>", |e| matches!(e, ProtocolError::Body(_))),
     ];
     for (body, check) in cases {
         let (mut up, _) = new_upload(SEED_SIZE, opts(MIB2));
         let now = Timestamp::from_unix_millis(START);
-        let Action::Send(req) = up.poll(now) else { panic!() };
-        up.handle_response(now, req.id(), Response::new(200).body(body)).unwrap();
+        let Action::Send(req) = up.poll(now) else {
+            panic!()
+        };
+        up.handle_response(now, req.id(), Response::new(200).body(body))
+            .unwrap();
         match up.poll(now) {
-            Action::Failed(Error::Protocol { error, purpose: Purpose::CreateSession }) => assert!(check(&error), "{error}"),
+            Action::Failed(Error::Protocol {
+                error,
+                purpose: Purpose::CreateSession,
+            }) => assert!(check(&error), "{error}"),
             other => panic!("{other:?}"),
         }
     }
@@ -528,16 +877,31 @@ fn hostile_session_answers_are_protocol_errors() {
 fn a_server_that_never_advances_is_given_up_on() {
     let (mut up, _) = new_upload(SEED_SIZE, opts(MIB2));
     let now = Timestamp::from_unix_millis(START);
-    let Action::Send(req) = up.poll(now) else { panic!() };
-    up.handle_response(now, req.id(), Response::new(200).body(br#"{"uploadUrl": "https://graph.example.com/u"}"#)).unwrap();
+    let Action::Send(req) = up.poll(now) else {
+        panic!()
+    };
+    up.handle_response(
+        now,
+        req.id(),
+        Response::new(200).body(br#"{"uploadUrl": "https://graph.example.com/u"}"#),
+    )
+    .unwrap();
     let mut n = 0;
     loop {
         match up.poll(now) {
             Action::Send(req) => {
                 n += 1;
-                up.handle_response(now, req.id(), Response::new(200).body(br#"{"nextExpectedRanges": ["0-"]}"#)).unwrap();
+                up.handle_response(
+                    now,
+                    req.id(),
+                    Response::new(200).body(br#"{"nextExpectedRanges": ["0-"]}"#),
+                )
+                .unwrap();
             }
-            Action::Failed(Error::Protocol { error: ProtocolError::NoProgress { .. }, .. }) => break,
+            Action::Failed(Error::Protocol {
+                error: ProtocolError::NoProgress { .. },
+                ..
+            }) => break,
             other => panic!("{other:?}"),
         }
         assert!(n < 100, "looped");

@@ -30,9 +30,14 @@ pub fn collection() -> String {
 pub enum Fault {
     None,
     /// No answer; `keep`: the request took effect first.
-    Drop { keep: bool },
+    Drop {
+        keep: bool,
+    },
     /// 503, the request taking effect or not, with an optional Retry-After.
-    Unavailable { keep: bool, retry_after: Option<String> },
+    Unavailable {
+        keep: bool,
+        retry_after: Option<String>,
+    },
     /// 429 with an optional Retry-After.
     Throttle(Option<String>),
     /// 500.
@@ -130,7 +135,11 @@ pub struct SessionStyle {
 }
 
 pub enum Answer {
-    Http { status: u16, headers: Vec<(String, String)>, body: Vec<u8> },
+    Http {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
     Transport(TransportError),
 }
 
@@ -174,7 +183,13 @@ impl Model {
             .held
             .missing(self.size)
             .iter()
-            .map(|&(a, b)| if b == self.size { format!("{a}") } else { format!("{a}-{}", b - 1) })
+            .map(|&(a, b)| {
+                if b == self.size {
+                    format!("{a}")
+                } else {
+                    format!("{a}-{}", b - 1)
+                }
+            })
             .collect();
         let (u, e, n) = if s.pascal {
             ("UploadUrl", "ExpirationDateTime", "NextExpectedRanges")
@@ -207,20 +222,26 @@ impl Model {
             return self.violation(format!("needs_token {} for {url}", req.needs_token()));
         }
         // Well-formed headers, always.
-        let headers: HashMap<&str, String> = req.headers().map(|(n, v)| (n, v.to_string())).collect();
+        let headers: HashMap<&str, String> =
+            req.headers().map(|(n, v)| (n, v.to_string())).collect();
         if let Some(cl) = req.content_length() {
             if headers.get("Content-Length") != Some(&cl.to_string()) {
                 return self.violation("Content-Length header disagrees".into());
             }
         }
         match fault {
-            Fault::Unauthorized if graph => return error(401, "InvalidAuthenticationToken", "expired"),
+            Fault::Unauthorized if graph => {
+                return error(401, "InvalidAuthenticationToken", "expired")
+            }
             Fault::Throttle(ra) => {
                 self.arm_retry_after(ra, now_ms, "429");
                 return with_retry_after(error(429, "TooManyRequests", "slow down"), ra);
             }
             Fault::Internal => return error(500, "generalException", "oops"),
-            Fault::Unavailable { keep: false, retry_after } => {
+            Fault::Unavailable {
+                keep: false,
+                retry_after,
+            } => {
                 self.arm_retry_after(retry_after, now_ms, "503");
                 return with_retry_after(error(503, "serviceNotAvailable", "busy"), retry_after);
             }
@@ -235,7 +256,10 @@ impl Model {
         let answer = self.route(req, now_ms, fault, &headers);
         match fault {
             Fault::Drop { keep: true } => Answer::Transport(TransportError::Interrupted),
-            Fault::Unavailable { keep: true, retry_after } => {
+            Fault::Unavailable {
+                keep: true,
+                retry_after,
+            } => {
                 self.arm_retry_after(retry_after, now_ms, "503");
                 with_retry_after(error(503, "serviceNotAvailable", "busy"), retry_after)
             }
@@ -244,28 +268,45 @@ impl Model {
     }
 
     fn arm_retry_after(&mut self, ra: &Option<String>, now_ms: u64, what: &str) {
-        if let Some(d) = ra.as_deref().and_then(|v| upload_session::parse_retry_after(v, Timestamp::from_unix_millis(now_ms))) {
+        if let Some(d) = ra
+            .as_deref()
+            .and_then(|v| upload_session::parse_retry_after(v, Timestamp::from_unix_millis(now_ms)))
+        {
             self.not_before = Some((now_ms + d.as_millis() as u64, what.to_owned()));
         }
     }
 
-    fn route(&mut self, req: &Request, now_ms: u64, fault: &Fault, headers: &HashMap<&str, String>) -> Answer {
+    fn route(
+        &mut self,
+        req: &Request,
+        now_ms: u64,
+        fault: &Fault,
+        headers: &HashMap<&str, String>,
+    ) -> Answer {
         let url = req.url().to_owned();
         let coll = collection();
         match req.method() {
-            Method::Post if url == format!("{coll}/createUploadSession") => self.create(req, now_ms),
+            Method::Post if url == format!("{coll}/createUploadSession") => {
+                self.create(req, now_ms)
+            }
             Method::Post if url == coll => self.single_post(req),
             Method::Get if url == coll => self.listing(),
             Method::Put => self.put(req, now_ms, fault, headers),
             Method::Get => match self.live_session(&url, now_ms) {
-                Some(i) if self.sessions[i].status_refused => error(405, "methodNotAllowed", "no status"),
+                Some(i) if self.sessions[i].status_refused => {
+                    error(405, "methodNotAllowed", "no status")
+                }
                 Some(i) => json_answer(200, self.session_json(i, true)),
                 None => error(404, "itemNotFound", "no session"),
             },
             Method::Delete => match self.live_session(&url, now_ms) {
                 Some(i) => {
                     self.sessions[i].gone = true;
-                    Answer::Http { status: 204, headers: vec![], body: vec![] }
+                    Answer::Http {
+                        status: 204,
+                        headers: vec![],
+                        body: vec![],
+                    }
                 }
                 None => error(404, "itemNotFound", "no session"),
             },
@@ -285,7 +326,10 @@ impl Model {
         };
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
         let info = &v["attachmentInfo"];
-        if info["attachmentType"] != "file" || info["name"] != self.name.as_str() || info["size"] != self.size {
+        if info["attachmentType"] != "file"
+            || info["name"] != self.name.as_str()
+            || info["size"] != self.size
+        {
             return self.violation(format!("bad attachmentInfo {body}"));
         }
         if self.size > 25 * 1024 * 1024 {
@@ -311,10 +355,19 @@ impl Model {
             status_refused: style.status_refused,
             pascal: style.pascal,
         });
-        json_answer(if style.created_201 { 201 } else { 200 }, self.session_json(n, true))
+        json_answer(
+            if style.created_201 { 201 } else { 200 },
+            self.session_json(n, true),
+        )
     }
 
-    fn put(&mut self, req: &Request, now_ms: u64, fault: &Fault, headers: &HashMap<&str, String>) -> Answer {
+    fn put(
+        &mut self,
+        req: &Request,
+        now_ms: u64,
+        fault: &Fault,
+        headers: &HashMap<&str, String>,
+    ) -> Answer {
         self.puts += 1;
         let url = req.url().to_owned();
         let Some(range) = req.file_range() else {
@@ -328,7 +381,10 @@ impl Model {
         let Some(session_url) = session_url else {
             return self.violation(format!("PUT to {url} lacks /content"));
         };
-        let Some(cr) = headers.get("Content-Range").and_then(|v| ContentRange::parse(v)) else {
+        let Some(cr) = headers
+            .get("Content-Range")
+            .and_then(|v| ContentRange::parse(v))
+        else {
             return self.violation("PUT without a valid Content-Range".into());
         };
         if cr.range != range || cr.total != self.size {
@@ -356,16 +412,29 @@ impl Model {
         }
         // In order: the PUT must start where the server's first gap starts.
         if range.start() != first || range.end() > first_end {
-            return error(416, "invalidRange", &format!("expected {first}, got {range}"));
+            return error(
+                416,
+                "invalidRange",
+                &format!("expected {first}, got {range}"),
+            );
         }
         let s = &mut self.sessions[i];
         s.held.add(range.start(), range.end());
         if s.held.total() == size {
             s.gone = true;
             let id = format!("ATT{}=", self.attachments.len());
-            self.attachments.push(Stored { id: id.clone(), name: self.name.clone(), size, exact: true });
+            self.attachments.push(Stored {
+                id: id.clone(),
+                name: self.name.clone(),
+                size,
+                exact: true,
+            });
             let loc = format!("{BASE}/users/u/todo/lists/L=/tasks/T=/Attachments/{id}");
-            return Answer::Http { status: 201, headers: vec![("Location".into(), loc)], body: vec![] };
+            return Answer::Http {
+                status: 201,
+                headers: vec![("Location".into(), loc)],
+                body: vec![],
+            };
         }
         if matches!(fault, Fault::LoseRange) {
             let before = range.start();
@@ -377,17 +446,30 @@ impl Model {
     }
 
     fn single_post(&mut self, req: &Request) -> Answer {
-        let Body::JsonWithBase64File { prefix, range, suffix } = req.body() else {
+        let Body::JsonWithBase64File {
+            prefix,
+            range,
+            suffix,
+        } = req.body()
+        else {
             return self.violation("single POST body".into());
         };
-        if range.map_or(0, ByteRange::len) != self.size || !prefix.contains("taskFileAttachment") || suffix != "\"}" {
+        if range.map_or(0, ByteRange::len) != self.size
+            || !prefix.contains("taskFileAttachment")
+            || suffix != "\"}"
+        {
             return self.violation("single POST content".into());
         }
         if self.size >= 3 * 1024 * 1024 {
             return error(413, "RequestBodyTooLarge", "too large");
         }
         let id = format!("ATT{}=", self.attachments.len());
-        self.attachments.push(Stored { id: id.clone(), name: self.name.clone(), size: self.size, exact: true });
+        self.attachments.push(Stored {
+            id: id.clone(),
+            name: self.name.clone(),
+            size: self.size,
+            exact: true,
+        });
         let body = serde_json::json!({"@odata.type": "#microsoft.graph.taskFileAttachment", "id": id, "name": self.name, "size": self.size});
         json_answer(201, serde_json::to_vec(&body).unwrap())
     }
@@ -398,12 +480,19 @@ impl Model {
             .iter()
             .map(|a| serde_json::json!({"id": a.id, "name": a.name, "size": a.size, "contentType": "application/octet-stream"}))
             .collect();
-        json_answer(200, serde_json::to_vec(&serde_json::json!({"value": value})).unwrap())
+        json_answer(
+            200,
+            serde_json::to_vec(&serde_json::json!({"value": value})).unwrap(),
+        )
     }
 }
 
 pub fn json_answer(status: u16, body: Vec<u8>) -> Answer {
-    Answer::Http { status, headers: vec![("Content-Type".into(), "application/json".into())], body }
+    Answer::Http {
+        status,
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body,
+    }
 }
 
 pub fn error(status: u16, code: &str, message: &str) -> Answer {
@@ -413,9 +502,20 @@ pub fn error(status: u16, code: &str, message: &str) -> Answer {
 
 fn with_retry_after(a: Answer, ra: &Option<String>) -> Answer {
     match (a, ra) {
-        (Answer::Http { status, mut headers, body }, Some(v)) => {
+        (
+            Answer::Http {
+                status,
+                mut headers,
+                body,
+            },
+            Some(v),
+        ) => {
             headers.push(("Retry-After".into(), v.clone()));
-            Answer::Http { status, headers, body }
+            Answer::Http {
+                status,
+                headers,
+                body,
+            }
         }
         (a, _) => a,
     }
@@ -461,11 +561,23 @@ pub fn drive(
                 check_request(up, &req);
                 let fault = faults(log.len(), &req);
                 let answer = model.handle(&req, now, &fault);
-                let mut ex = Exchange { method: req.method(), url: req.url().to_owned(), range: req.file_range(), status: None, at: now.as_unix_millis() };
+                let mut ex = Exchange {
+                    method: req.method(),
+                    url: req.url().to_owned(),
+                    range: req.file_range(),
+                    status: None,
+                    at: now.as_unix_millis(),
+                };
                 match answer {
-                    Answer::Http { status, headers, body } => {
+                    Answer::Http {
+                        status,
+                        headers,
+                        body,
+                    } => {
                         ex.status = Some(status);
-                        let resp = Response::new(status).headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))).body(&body);
+                        let resp = Response::new(status)
+                            .headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+                            .body(&body);
                         up.handle_response(now, req.id(), resp).unwrap();
                     }
                     Answer::Transport(t) => up.handle_transport_error(now, req.id(), t).unwrap(),
@@ -478,12 +590,33 @@ pub fn drive(
                 now = until;
             }
             Action::RefreshToken => up.token_refreshed(now).unwrap(),
-            Action::Done(c) => return Run { end: End::Done(c), log, clock: now },
-            Action::Failed(e) => return Run { end: End::Failed(e), log, clock: now },
-            Action::Cancelled => return Run { end: End::Cancelled, log, clock: now },
+            Action::Done(c) => {
+                return Run {
+                    end: End::Done(c),
+                    log,
+                    clock: now,
+                }
+            }
+            Action::Failed(e) => {
+                return Run {
+                    end: End::Failed(e),
+                    log,
+                    clock: now,
+                }
+            }
+            Action::Cancelled => {
+                return Run {
+                    end: End::Cancelled,
+                    log,
+                    clock: now,
+                }
+            }
         }
     }
-    panic!("no end after {cap} steps; last requests: {:?}", &log[log.len().saturating_sub(5)..]);
+    panic!(
+        "no end after {cap} steps; last requests: {:?}",
+        &log[log.len().saturating_sub(5)..]
+    );
 }
 
 /// DESIGN.md 4 invariant 2 on every PUT: inside the file, starting where the server expects,
@@ -493,16 +626,36 @@ pub fn check_request(up: &Upload, req: &Request) {
         let size = up.file().size();
         assert!(r.end() <= size, "PUT {r} outside file of {size}");
         assert!(r.len() < 4_000_000, "PUT {r} too long");
-        assert!(r.len() <= up.chunk_size(), "PUT {r} longer than the chunk size");
-        let first = up.expected_ranges().first().expect("a PUT while nothing is expected");
-        assert_eq!(r.start(), first.start(), "PUT {r} does not start at the first expected range {first}");
-        assert!(r.end() <= first.end(), "PUT {r} runs past the expected range {first}");
+        assert!(
+            r.len() <= up.chunk_size(),
+            "PUT {r} longer than the chunk size"
+        );
+        let first = up
+            .expected_ranges()
+            .first()
+            .expect("a PUT while nothing is expected");
+        assert_eq!(
+            r.start(),
+            first.start(),
+            "PUT {r} does not start at the first expected range {first}"
+        );
+        assert!(
+            r.end() <= first.end(),
+            "PUT {r} runs past the expected range {first}"
+        );
         let cr = req.content_range().unwrap();
-        assert_eq!(cr.to_string(), format!("bytes {}-{}/{}", r.start(), r.end() - 1, size));
+        assert_eq!(
+            cr.to_string(),
+            format!("bytes {}-{}/{}", r.start(), r.end() - 1, size)
+        );
         assert_eq!(req.content_length(), Some(r.len()));
     }
     if !req.url().starts_with(BASE) {
-        assert!(!req.needs_token(), "token requested for a foreign origin: {}", req.redacted_url());
+        assert!(
+            !req.needs_token(),
+            "token requested for a foreign origin: {}",
+            req.redacted_url()
+        );
     }
 }
 
@@ -513,7 +666,9 @@ pub fn new_upload(size: u64, options: Options) -> (Upload, Model) {
 }
 
 pub fn puts(log: &[Exchange]) -> Vec<String> {
-    log.iter().filter_map(|e| e.range.map(|r| r.to_string())).collect()
+    log.iter()
+        .filter_map(|e| e.range.map(|r| r.to_string()))
+        .collect()
 }
 
 pub fn methods(log: &[Exchange]) -> Vec<&'static str> {
