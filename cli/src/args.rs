@@ -12,7 +12,7 @@ pub const DEFAULT_CHUNK: u64 = 3_932_160;
 /// Without --graph-url, an emulated Graph is started on 127.0.0.1 and the file goes there,
 /// then is read back and compared with the file.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "todo-upload", version)]
+#[command(name = "todo-upload", version, args_override_self = true)]
 pub struct Args {
     /// The file to attach.
     #[arg(value_name = "FILE")]
@@ -24,7 +24,12 @@ pub struct Args {
     pub graph_url: Option<String>,
 
     /// Bearer token for Graph (required with --graph-url). Never printed or saved.
-    #[arg(long, value_name = "TOKEN", env = "GRAPH_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "GRAPH_TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
 
     /// The To Do list's ID (required with --graph-url).

@@ -93,14 +93,18 @@ fn destination(args: &Args) -> Result<Destination, CliError> {
         let missing = |what: &str| CliError::Usage(format!("--graph-url needs {what}"));
         return Ok(Destination {
             base: base.clone(),
-            token: args.token.clone().ok_or_else(|| missing("--token or GRAPH_TOKEN"))?,
+            token: args
+                .token
+                .clone()
+                .ok_or_else(|| missing("--token or GRAPH_TOKEN"))?,
             owner: args.user.clone().map_or(Owner::Me, Owner::User),
             list: args.list.clone().ok_or_else(|| missing("--list"))?,
             task: args.task.clone().ok_or_else(|| missing("--task"))?,
             emulator: None,
         });
     }
-    let faults = Faults::parse(&args.emulator_faults).map_err(|e| CliError::Usage(e.to_string()))?;
+    let faults =
+        Faults::parse(&args.emulator_faults).map_err(|e| CliError::Usage(e.to_string()))?;
     let emu = Emulator::start(Config {
         faults,
         ..Config::default()
@@ -140,17 +144,22 @@ fn execute(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
     let mut state = args.state.as_deref().map(StateFile::new);
     let saved = match state.as_mut() {
         Some(s) => s.load().map_err(|e| {
-            CliError::Failed(format!("cannot read the state file {}: {e}", s.path().display()))
+            CliError::Failed(format!(
+                "cannot read the state file {}: {e}",
+                s.path().display()
+            ))
         })?,
         None => None,
     };
     let mut upload = match (&saved, &state) {
-        (Some(bytes), Some(s)) => Upload::restore(bytes, target, file.info(), options).map_err(|e| {
-            CliError::Failed(format!(
-                "cannot resume from the state file {}: {e}",
-                s.path().display()
-            ))
-        })?,
+        (Some(bytes), Some(s)) => {
+            Upload::restore(bytes, target, file.info(), options).map_err(|e| {
+                CliError::Failed(format!(
+                    "cannot resume from the state file {}: {e}",
+                    s.path().display()
+                ))
+            })?
+        }
         _ => Upload::new(target, file.info(), options).map_err(config_error)?,
     };
     if args.cancel {
@@ -165,7 +174,8 @@ fn execute(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
         }
     }
 
-    let show_bar = !args.verbose && std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+    let show_bar =
+        !args.verbose && std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
     let progress = show_bar.then(|| {
         let bar = ProgressBar::with_draw_target(Some(file.size()), ProgressDrawTarget::stderr());
         if let Ok(style) =
@@ -176,7 +186,10 @@ fn execute(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
         bar.set_position(upload.progress().confirmed);
         bar
     });
-    let http = Http::new(Duration::from_millis(args.timeout_ms.max(1)), Some(dest.token.clone()));
+    let http = Http::new(
+        Duration::from_millis(args.timeout_ms.max(1)),
+        Some(dest.token.clone()),
+    );
     let mut driver = Driver {
         http: &http,
         file: &mut file,
@@ -190,7 +203,10 @@ fn execute(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
     let completion = match outcome {
         Outcome::Cancelled => {
             remove_state(state.as_mut())?;
-            let _ = writeln!(err, "todo-upload: the upload was cancelled and its session deleted");
+            let _ = writeln!(
+                err,
+                "todo-upload: the upload was cancelled and its session deleted"
+            );
             return Ok(());
         }
         Outcome::Done(c) => c,
@@ -237,7 +253,9 @@ fn execute(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
 
 fn config_error(e: ConfigError) -> CliError {
     match e {
-        ConfigError::FileTooLarge { .. } | ConfigError::EmptyName => CliError::Failed(e.to_string()),
+        ConfigError::FileTooLarge { .. } | ConfigError::EmptyName => {
+            CliError::Failed(e.to_string())
+        }
         other => CliError::Usage(other.to_string()),
     }
 }
@@ -245,7 +263,10 @@ fn config_error(e: ConfigError) -> CliError {
 fn remove_state(state: Option<&mut StateFile>) -> Result<(), CliError> {
     match state {
         Some(s) => s.remove().map_err(|e| {
-            CliError::Failed(format!("cannot remove the state file {}: {e}", s.path().display()))
+            CliError::Failed(format!(
+                "cannot remove the state file {}: {e}",
+                s.path().display()
+            ))
         }),
         None => Ok(()),
     }
@@ -255,7 +276,9 @@ fn remove_state(state: Option<&mut StateFile>) -> Result<(), CliError> {
 fn verify(emu: &Emulator, id: &str, file: &mut SourceFile) -> Result<String, CliError> {
     let attachments = emu.task_attachments();
     let Some(stored) = attachments.iter().find(|a| a.id == id) else {
-        return Err(CliError::Failed(format!("the emulator holds no attachment {id}")));
+        return Err(CliError::Failed(format!(
+            "the emulator holds no attachment {id}"
+        )));
     };
     if attachments.len() != 1 {
         return Err(CliError::Failed(format!(

@@ -135,7 +135,10 @@ impl RangeReader<'_> {
 impl Read for RangeReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let want = self.inner.limit();
-        let n = self.inner.read(buf).map_err(|e| note(&mut self.failed, e))?;
+        let n = self
+            .inner
+            .read(buf)
+            .map_err(|e| note(&mut self.failed, e))?;
         if n == 0 && want > 0 && !buf.is_empty() {
             // The file shrank since it was opened: never send fewer bytes than promised.
             return Err(note(&mut self.failed, shrunk()));
@@ -322,6 +325,9 @@ mod tests {
     fn content_types() {
         assert_eq!(content_type_for(Path::new("a/B.PNG")), "image/png");
         assert_eq!(content_type_for(Path::new("x")), "application/octet-stream");
-        assert_eq!(content_type_for(Path::new("x.bin")), "application/octet-stream");
+        assert_eq!(
+            content_type_for(Path::new("x.bin")),
+            "application/octet-stream"
+        );
     }
 }

@@ -9,9 +9,9 @@
 use std::io;
 use std::time::Duration;
 
+use upload_session::{Body, Request, TransportError};
 use ureq::http;
 use ureq::{Agent, SendBody};
-use upload_session::{Body, Request, TransportError};
 
 use crate::source::SourceFile;
 
