@@ -32,18 +32,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             3,
             Fault::Unavailable(Some(RetryAfter::Delta(Duration::from_millis(200)))),
         ));
-    let emu = Emulator::start(Config { faults, ..Config::default() })?;
+    let emu = Emulator::start(Config {
+        faults,
+        ..Config::default()
+    })?;
 
     let size = std::fs::metadata(&path)?.len();
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let target = Target::todo_task(&emu.base_url(), Owner::Me, emu.list_id(), emu.task_id())?;
     let upload = Upload::new(target, FileInfo::new(name, size), Options::default())?;
 
-    let done = async_driver::upload(upload, &path, emu.token(), Duration::from_secs(60))
-        .await?;
+    let done = async_driver::upload(upload, &path, emu.token(), Duration::from_secs(60)).await?;
     // The emulator is blocking; read it back off the runtime's thread.
     let stored = tokio::task::spawn_blocking(move || emu.task_attachments()).await?;
-    let same = stored.iter().any(|a| a.id == done.id && a.bytes == std::fs::read(&path).unwrap_or_default());
-    println!("attachment {} ({} bytes); byte-identical: {same}", done.id, done.size);
+    let same = stored
+        .iter()
+        .any(|a| a.id == done.id && a.bytes == std::fs::read(&path).unwrap_or_default());
+    println!(
+        "attachment {} ({} bytes); byte-identical: {same}",
+        done.id, done.size
+    );
     Ok(())
 }

@@ -100,7 +100,11 @@ async fn read_body(file: &mut File, req: &Request) -> std::io::Result<Bytes> {
         Body::Empty => Bytes::new(),
         Body::Json(json) => Bytes::from(json.clone()),
         Body::FileRange(range) => Bytes::from(read_range(file, *range).await?),
-        Body::JsonWithBase64File { prefix, range, suffix } => {
+        Body::JsonWithBase64File {
+            prefix,
+            range,
+            suffix,
+        } => {
             let len = req.content_length().unwrap_or(0);
             let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
             out.extend_from_slice(prefix.as_bytes());
@@ -157,7 +161,9 @@ async fn send(req: &Request, body: Bytes, token: &str) -> Result<Answer, Transpo
     if req.needs_token() {
         builder = builder.header("Authorization", format!("Bearer {token}"));
     }
-    let request = builder.body(Full::new(body)).map_err(|_| TransportError::Connect)?;
+    let request = builder
+        .body(Full::new(body))
+        .map_err(|_| TransportError::Connect)?;
 
     let resp = sender
         .send_request(request)

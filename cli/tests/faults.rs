@@ -59,7 +59,10 @@ fn unavailable_503_with_retry_after_seconds_and_http_date() {
     let started = std::time::Instant::now();
     let (emu, _) = run_with(
         "503date",
-        vec![nth(1, Fault::Unavailable(Some(RetryAfter::Date(Duration::from_secs(1)))))],
+        vec![nth(
+            1,
+            Fault::Unavailable(Some(RetryAfter::Date(Duration::from_secs(1)))),
+        )],
         &[],
     );
     assert_eq!(faulted(&emu, "unavailable").len(), 1);
@@ -84,7 +87,10 @@ fn internal_error_500_is_retried_with_backoff() {
 fn connection_dropped_mid_body() {
     let (emu, _) = run_with(
         "drop",
-        vec![nth(2, Fault::DropMidBody), nth(1, Fault::DropMidBody).on(RequestKind::Create)],
+        vec![
+            nth(2, Fault::DropMidBody),
+            nth(1, Fault::DropMidBody).on(RequestKind::Create),
+        ],
         &[],
     );
     assert_eq!(faulted(&emu, "drop").len(), 2);
@@ -97,12 +103,29 @@ fn stalled_answer_times_out_and_the_upload_goes_on() {
     let (emu, run) = run_with(
         "stall",
         vec![
-            nth(2, Fault::Stall { delay: Duration::from_millis(1500), keep: true }),
-            nth(3, Fault::Stall { delay: Duration::from_millis(1500), keep: false }),
+            nth(
+                2,
+                Fault::Stall {
+                    delay: Duration::from_millis(1500),
+                    keep: true,
+                },
+            ),
+            nth(
+                3,
+                Fault::Stall {
+                    delay: Duration::from_millis(1500),
+                    keep: false,
+                },
+            ),
         ],
         &["--timeout-ms", "400", "-v"],
     );
-    assert_eq!(run.err.matches("no answer: timed out").count(), 2, "{}", run.err);
+    assert_eq!(
+        run.err.matches("no answer: timed out").count(),
+        2,
+        "{}",
+        run.err
+    );
     // The kept one is recorded; the lost one is not, as the client hung up before the
     // emulator finished with it.
     assert_eq!(faulted(&emu, "stall").len(), 1);
@@ -124,7 +147,11 @@ fn server_loses_a_range_and_lists_several() {
 
 #[test]
 fn session_expires_after_chunks_and_a_new_one_is_made() {
-    let (emu, run) = run_with("expire", vec![nth(1, Fault::ExpireAfterChunks(2))], &["--json"]);
+    let (emu, run) = run_with(
+        "expire",
+        vec![nth(1, Fault::ExpireAfterChunks(2))],
+        &["--json"],
+    );
     assert_eq!(emu.sessions_created(), 2);
     let v: serde_json::Value = serde_json::from_str(run.out.trim()).unwrap();
     assert_eq!(v["sessions"], 2);
@@ -134,14 +161,21 @@ fn session_expires_after_chunks_and_a_new_one_is_made() {
 fn lost_final_answer_finds_the_attachment_without_a_duplicate() {
     let (emu, _) = run_with("lostfinal", vec![nth(1, Fault::LostFinalAnswer)], &[]);
     assert_eq!(faulted(&emu, "lost-final").len(), 1);
-    assert_eq!(emu.sessions_created(), 1, "no second session, no second attachment");
+    assert_eq!(
+        emu.sessions_created(),
+        1,
+        "no second session, no second attachment"
+    );
 }
 
 #[test]
 fn unavailable_503_whose_chunk_was_kept() {
     let (emu, _) = run_with(
         "kept503",
-        vec![nth(2, Fault::UnavailableKept(ra(0.05))), nth(4, Fault::UnavailableKept(None))],
+        vec![
+            nth(2, Fault::UnavailableKept(ra(0.05))),
+            nth(4, Fault::UnavailableKept(None)),
+        ],
         &[],
     );
     assert_eq!(faulted(&emu, "kept503").len(), 2);
@@ -160,7 +194,10 @@ fn status_query_refused_400_or_405() {
             ],
             &[],
         );
-        assert!(emu.requests().iter().any(|r| r.method == "GET" && r.status == Some(code)));
+        assert!(emu
+            .requests()
+            .iter()
+            .any(|r| r.method == "GET" && r.status == Some(code)));
     }
 }
 
@@ -177,14 +214,23 @@ fn foreign_origin_upload_url_never_gets_the_token() {
         .filter(|r| r.origin == graph_emulator::Origin::Foreign)
         .collect();
     assert!(foreign.len() >= 4, "the PUTs went to the foreign origin");
-    assert!(foreign.iter().all(|r| !r.authorization && r.path.contains("tempauth=")));
-    assert!(!run.err.contains("tempauth="), "the query is redacted in -v lines");
+    assert!(foreign
+        .iter()
+        .all(|r| !r.authorization && r.path.contains("tempauth=")));
+    assert!(
+        !run.err.contains("tempauth="),
+        "the query is redacted in -v lines"
+    );
 }
 
 #[test]
 fn query_string_on_the_upload_url_is_kept() {
     let (emu, run) = run_with("query", vec![nth(1, Fault::QueryOnGraphOrigin)], &["-v"]);
-    let puts: Vec<_> = emu.requests().into_iter().filter(|r| r.method == "PUT").collect();
+    let puts: Vec<_> = emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT")
+        .collect();
     assert!(puts.iter().all(|r| r.path.contains("/content?tempauth=")));
     assert!(run.err.contains("?<redacted>"));
 }
@@ -197,7 +243,11 @@ fn single_post_dropped_is_looked_up_then_sent_again() {
     let run = upload(&emu, &file, &[]);
     assert_ok(&run);
     assert_stored(&emu, &file);
-    assert_eq!(emu.sessions_created(), 0, "a small file goes by single POST");
+    assert_eq!(
+        emu.sessions_created(),
+        0,
+        "a small file goes by single POST"
+    );
     assert_eq!(emu.task_attachments()[0].content_type, "text/plain");
 }
 
@@ -234,4 +284,3 @@ fn random_faults_seeded() {
     assert_ok(&run);
     assert_stored(&emu, &file);
 }
-

@@ -87,7 +87,8 @@ pub fn emu_args(emu: &Emulator, file: &Path) -> Vec<String> {
 
 /// Runs the uploader in-process with these arguments (after the program name).
 pub fn run_in_process<S: AsRef<str>>(args: &[S]) -> Run {
-    let argv = std::iter::once("todo-upload".to_owned()).chain(args.iter().map(|s| s.as_ref().to_owned()));
+    let argv =
+        std::iter::once("todo-upload".to_owned()).chain(args.iter().map(|s| s.as_ref().to_owned()));
     let parsed = todo_upload::Args::try_parse_from(argv).expect("arguments parse");
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = todo_upload::run(&parsed, &mut out, &mut err);
@@ -122,10 +123,18 @@ pub fn run_binary<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
 /// The task holds exactly one attachment, and it is the file, byte for byte.
 pub fn assert_stored(emu: &Emulator, file: &Path) {
     let stored = emu.task_attachments();
-    assert_eq!(stored.len(), 1, "exactly one attachment, found {}", stored.len());
+    assert_eq!(
+        stored.len(),
+        1,
+        "exactly one attachment, found {}",
+        stored.len()
+    );
     let bytes = std::fs::read(file).unwrap();
     assert_eq!(stored[0].size, bytes.len() as u64);
-    assert!(stored[0].bytes == bytes, "stored bytes differ from the file");
+    assert!(
+        stored[0].bytes == bytes,
+        "stored bytes differ from the file"
+    );
     assert_eq!(
         stored[0].name,
         file.file_name().unwrap().to_string_lossy(),
@@ -135,12 +144,19 @@ pub fn assert_stored(emu: &Emulator, file: &Path) {
 
 /// The run succeeded; print its output if not.
 pub fn assert_ok(run: &Run) {
-    assert_eq!(run.code, 0, "exit code; stdout:\n{}\nstderr:\n{}", run.out, run.err);
+    assert_eq!(
+        run.code, 0,
+        "exit code; stdout:\n{}\nstderr:\n{}",
+        run.out, run.err
+    );
 }
 
 /// Requests that carried a fault of this name.
 pub fn faulted(emu: &Emulator, name: &str) -> Vec<RecordedRequest> {
-    emu.requests().into_iter().filter(|r| r.fault == Some(name)).collect()
+    emu.requests()
+        .into_iter()
+        .filter(|r| r.fault == Some(name))
+        .collect()
 }
 
 /// No request to the foreign origin carried `Authorization`, and no output holds the token.
@@ -151,7 +167,10 @@ pub fn assert_token_safe(emu: &Emulator, run: &Run) {
         .iter()
         .filter(|r| r.origin == Origin::Foreign)
         .all(|r| !r.authorization));
-    assert!(!run.out.contains(TOKEN) && !run.err.contains(TOKEN), "token printed");
+    assert!(
+        !run.out.contains(TOKEN) && !run.err.contains(TOKEN),
+        "token printed"
+    );
 }
 
 /// PUT body bytes the emulator saw.
