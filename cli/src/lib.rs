@@ -174,6 +174,7 @@ fn execute(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
         }
     }
 
+    let had_session = upload.upload_url().is_some();
     let show_bar =
         !args.verbose && std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
     let progress = show_bar.then(|| {
@@ -203,10 +204,12 @@ fn execute(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
     let completion = match outcome {
         Outcome::Cancelled => {
             remove_state(state.as_mut())?;
-            let _ = writeln!(
-                err,
-                "todo-upload: the upload was cancelled and its session deleted"
-            );
+            let what = if had_session {
+                "the upload was cancelled and its session deleted"
+            } else {
+                "the upload was cancelled; it had no session to delete"
+            };
+            let _ = writeln!(err, "todo-upload: {what}");
             return Ok(());
         }
         Outcome::Done(c) => c,
