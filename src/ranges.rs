@@ -152,12 +152,21 @@ fn quoted(s: &str) -> String {
 /// ASCII spaces are tolerated.
 pub fn parse_range(entry: &str, size: u64) -> Result<ByteRange, RangeError> {
     let s = entry.trim_matches(|c: char| c == ' ' || c == '\t');
+    // One pass per number: this runs for every entry of every answer.
     let number = |t: &str| -> Result<u64, RangeError> {
-        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(RangeError::Syntax(quoted(entry)));
+        let mut v: Option<u64> = Some(0);
+        for b in t.bytes() {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return Err(RangeError::Syntax(quoted(entry)));
+            }
+            v = v.and_then(|v| v.checked_mul(10)?.checked_add(u64::from(d)));
         }
-        t.parse::<u64>()
-            .map_err(|_| RangeError::Overflow(quoted(entry)))
+        match v {
+            _ if t.is_empty() => Err(RangeError::Syntax(quoted(entry))),
+            Some(v) => Ok(v),
+            None => Err(RangeError::Overflow(quoted(entry))),
+        }
     };
     let (start, last) = match s.split_once('-') {
         None => (number(s)?, None),
