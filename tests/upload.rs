@@ -908,3 +908,97 @@ fn a_server_that_never_advances_is_given_up_on() {
     }
     assert_eq!(n, 9);
 }
+
+/// Another resource is a profile, not new machine code (PROTOCOL.md 8): OneDrive answers 202
+/// with `"S-E"` ranges, completes with a driveItem body, wants chunks on the 320 KiB grid and
+/// must not get the token on its pre-authenticated uploadUrl.
+#[test]
+fn a_onedrive_profile_drives_the_same_machine() {
+    use upload_session::{CompletionRule, CreateBody, Profile, PutUrl, SessionAuth, Target};
+    let grid = 327_680;
+    let profile = Profile {
+        name: "onedrive-item",
+        create_body: CreateBody::DriveItem {
+            conflict_behavior: "rename",
+        },
+        put_url: PutUrl::AsGiven,
+        session_auth: SessionAuth::PreAuthenticated,
+        max_chunk: 60 * 1024 * 1024 - 1,
+        chunk_align: grid,
+        default_chunk: 10 * grid,
+        max_size: 250 << 30,
+        intermediate_statuses: &[202],
+        complete_statuses: &[200, 201],
+        completion: CompletionRule::JsonBody,
+        single_post_below: None,
+        can_list_attachments: false,
+    };
+    let base = "https://graph.microsoft.com/v1.0";
+    let target = Target::new(
+        base,
+        profile,
+        format!("{base}/me/drive/items/root:/big.bin:/createUploadSession"),
+        None,
+    )
+    .unwrap();
+    let size = 25 * grid + 17;
+    let mut up = Upload::new(
+        target.clone(),
+        FileInfo::new("big.bin", size),
+        Options::default(),
+    )
+    .unwrap();
+    assert!(
+        Upload::new(target, FileInfo::new("big.bin", size), opts(grid + 1)).is_err(),
+        "off the grid"
+    );
+    let now = Timestamp::from_unix_millis(START);
+    let Action::Send(create) = up.poll(now) else {
+        panic!()
+    };
+    assert!(create.needs_token());
+    let created = br#"{"uploadUrl": "https://sn3302.up.1drv.com/up/fe6987415ace7X4e1eF866337?tempauth=x", "expirationDateTime": "2030-01-01T00:00:00Z"}"#;
+    up.handle_response(now, create.id(), Response::new(200).body(created))
+        .unwrap();
+    let mut ranges = Vec::new();
+    let item = loop {
+        match up.poll(now) {
+            Action::Send(put) => {
+                assert!(!put.needs_token(), "pre-authenticated uploadUrl");
+                assert_eq!(
+                    put.url(),
+                    "https://sn3302.up.1drv.com/up/fe6987415ace7X4e1eF866337?tempauth=x"
+                );
+                let r = put.file_range().unwrap();
+                ranges.push(r.to_string());
+                // The first fragment is partly kept (off the grid); the rest as sent.
+                let kept = if ranges.len() == 1 {
+                    r.start() + 1000
+                } else {
+                    r.end()
+                };
+                if kept == size {
+                    let body =
+                        format!(r#"{{"id": "01BYE5RZ", "name": "big.bin", "size": {size}}}"#);
+                    up.handle_response(now, put.id(), Response::new(201).body(body.as_bytes()))
+                        .unwrap();
+                } else {
+                    let body = format!(r#"{{"nextExpectedRanges": ["{kept}-{}"]}}"#, size - 1);
+                    up.handle_response(now, put.id(), Response::new(202).body(body.as_bytes()))
+                        .unwrap();
+                }
+            }
+            Action::Done(c) => break c,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(item.id, "01BYE5RZ");
+    // 1000 bytes kept of the first fragment: the next chunk realigns to the grid.
+    assert_eq!(ranges[0], format!("0-{}", 10 * grid - 1));
+    assert_eq!(ranges[1], format!("1000-{}", 10 * grid - 1));
+    assert_eq!(ranges[2], format!("{}-{}", 10 * grid, 20 * grid - 1));
+    assert_eq!(
+        ranges.last().unwrap(),
+        &format!("{}-{}", 20 * grid, size - 1)
+    );
+}
