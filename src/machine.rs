@@ -419,9 +419,6 @@ impl Upload {
                     self.phase = Phase::Active(Step::Query);
                     return None;
                 };
-                if self.expected.len() == 1 && range.end() == self.file.size {
-                    self.maybe_complete = true;
-                }
                 (
                     Purpose::UploadChunk,
                     Method::Put,
@@ -692,6 +689,13 @@ impl Upload {
         };
         if !outcome_unknown {
             return;
+        }
+        if let Some(r) = req.file_range() {
+            // The last bytes may have landed and completed the upload, their answer lost:
+            // remember it, so a vanished session is looked for, not re-uploaded (PROTOCOL.md 8).
+            if self.expected.len() == 1 && r.end() == self.file.size {
+                self.maybe_complete = true;
+            }
         }
         match Self::step_of(req.purpose) {
             Step::Upload if !self.status_get_refused => self.phase = Phase::Active(Step::Query),

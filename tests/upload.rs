@@ -1002,3 +1002,21 @@ fn a_onedrive_profile_drives_the_same_machine() {
         &format!("{}-{}", 20 * grid, size - 1)
     );
 }
+
+/// A 404 *answered* to the final PUT means it did not land: no look-up, a new session.
+#[test]
+fn a_404_answered_to_the_final_put_starts_over_without_a_lookup() {
+    let (mut up, mut model) = new_upload(SEED_SIZE, opts(MIB2));
+    let run = drive(
+        &mut up,
+        &mut model,
+        |i, _| if i == 2 { Fault::Expire } else { Fault::None },
+        20,
+    );
+    done(&run);
+    assert_eq!(
+        methods(&run.log),
+        ["POST", "PUT", "PUT", "POST", "PUT", "PUT"]
+    );
+    assert_eq!(model.attachments.len(), 1);
+}
