@@ -178,7 +178,7 @@ impl Redacted {
                 head = &head[auth_start + at_sign + 1..];
             }
         }
-        let limit = 200;
+        let limit = 600;
         out.extend(head.chars().take(limit));
         if head.chars().nth(limit).is_some() {
             out.push_str("...");
