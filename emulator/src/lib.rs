@@ -275,6 +275,19 @@ impl Emulator {
             .unwrap_or_default()
     }
 
+    /// Removes the attachments of a task and hands them over, without copying
+    /// their bytes (empty if the task is unknown). Benchmarks use it to check
+    /// an upload and keep a long-lived emulator's memory flat.
+    pub fn take_attachments(&self, list_id: &str, task_id: &str) -> Vec<Attachment> {
+        self.shared
+            .lock()
+            .lists
+            .get_mut(list_id)
+            .and_then(|t| t.get_mut(task_id))
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
     /// The attachments of the default task.
     pub fn task_attachments(&self) -> Vec<Attachment> {
         self.attachments(&self.list_id, &self.task_id)

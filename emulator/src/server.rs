@@ -182,6 +182,35 @@ async fn read_body(body: &mut Incoming, limit: usize) -> BodyRead {
     BodyRead::Done(out)
 }
 
+/// A PUT body as hyper handed it over: its frames, not copied, and their total length.
+enum FramesRead {
+    Done(Vec<Bytes>, u64),
+    TooLarge,
+    Broken,
+}
+
+/// Reads a body up to `limit` bytes keeping hyper's frames as they are: the bytes are copied
+/// once, into the session, instead of into a buffer first.
+async fn read_frames(body: &mut Incoming, limit: u64) -> FramesRead {
+    let mut frames = Vec::new();
+    let mut len = 0u64;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return FramesRead::Broken;
+        };
+        if let Ok(data) = frame.into_data() {
+            len += data.len() as u64;
+            if len > limit {
+                return FramesRead::TooLarge;
+            }
+            if !data.is_empty() {
+                frames.push(data);
+            }
+        }
+    }
+    FramesRead::Done(frames, len)
+}
+
 /// Reads and drops the rest of a body; `true` if it all came.
 async fn drain(body: &mut Incoming) -> bool {
     if body.is_end_stream() {
@@ -950,12 +979,12 @@ async fn put_content(
             "The requested range is not satisfiable.",
         ));
     }
-    let bytes = match read_body(body, cl as usize).await {
-        BodyRead::Done(b) if b.len() as u64 == cl => b,
-        BodyRead::Done(_) | BodyRead::TooLarge => {
+    let frames = match read_frames(body, cl).await {
+        FramesRead::Done(frames, len) if len == cl => frames,
+        FramesRead::Done(..) | FramesRead::TooLarge => {
             return Ok(bad("The body length differs from Content-Length."))
         }
-        BodyRead::Broken => return Err(Abort),
+        FramesRead::Broken => return Err(Abort),
     };
 
     let mut st = shared.lock();
@@ -967,9 +996,7 @@ async fn put_content(
     if let Err(rep) = check_range(s, &cr) {
         return Ok(*rep);
     }
-    if !bytes.is_empty() {
-        s.chunks.insert(start, bytes);
-    }
+    s.receive(start, &frames);
     s.chunks_accepted = s.chunks_accepted.saturating_add(1);
     if fault == Some(Fault::LoseRange) {
         // Forget a stretch of earlier bytes (or of this chunk, if it is the

@@ -129,6 +129,33 @@ impl Session {
             .collect()
     }
 
+    /// Stores the bytes of a PUT that starts at `start`. A PUT that continues the run of
+    /// bytes before it is appended to that run, so that an upload in order ends as one buffer
+    /// (reserved for the whole file at its first byte) that [`Session::assemble`] hands over
+    /// without copying.
+    pub(crate) fn receive(&mut self, start: u64, frames: &[impl AsRef<[u8]>]) {
+        let len: usize = frames.iter().map(|f| f.as_ref().len()).sum();
+        if len == 0 {
+            return;
+        }
+        let run = match self.chunks.range_mut(..start).next_back() {
+            Some((&s, run)) if s + run.len() as u64 == start => run,
+            _ => {
+                let mut run = Vec::new();
+                // The whole file's room at once when the upload starts, so that it is never
+                // copied to grow; a size too large to reserve grows as it comes.
+                let whole = usize::try_from(self.size - start).unwrap_or(usize::MAX);
+                if start != 0 || run.try_reserve_exact(whole).is_err() {
+                    run.reserve_exact(len);
+                }
+                self.chunks.entry(start).or_insert(run)
+            }
+        };
+        for f in frames {
+            run.extend_from_slice(f.as_ref());
+        }
+    }
+
     /// Forgets the received bytes in `[a, b)`.
     pub(crate) fn forget(&mut self, a: u64, b: u64) {
         let hit: Vec<u64> = self
@@ -153,6 +180,11 @@ impl Session {
 
     /// All bytes, once nothing is missing.
     pub(crate) fn assemble(&mut self) -> Vec<u8> {
+        if self.chunks.len() == 1 {
+            if let Some(bytes) = self.chunks.remove(&0) {
+                return bytes;
+            }
+        }
         let mut out = Vec::with_capacity(self.size.min(1 << 26) as usize);
         for (_, bytes) in std::mem::take(&mut self.chunks) {
             out.extend_from_slice(&bytes);
@@ -249,6 +281,35 @@ mod tests {
         let all = s.assemble();
         assert_eq!(all.len(), 10_000);
         assert_eq!((all[999], all[1000], all[2000], all[9999]), (1, 2, 1, 3));
+    }
+
+    #[test]
+    fn in_order_puts_make_one_buffer_handed_over_whole() {
+        let mut s = session(10);
+        s.receive(0, &[&b"abc"[..], &b"d"[..]]);
+        s.receive(4, &[&b"efg"[..]]);
+        assert_eq!(s.chunks.len(), 1);
+        assert_eq!(s.next_expected_ranges(), ["7"]);
+        let at = s.chunks[&0].as_ptr();
+        s.receive(7, &[&b"hij"[..]]);
+        assert!(s.missing().is_empty());
+        let all = s.assemble();
+        assert_eq!(all, b"abcdefghij");
+        assert_eq!(all.as_ptr(), at, "no copy on the way");
+
+        // Out of order after a forgotten stretch: still exact.
+        let mut s = session(10);
+        s.receive(0, &[&b"abcdefg"[..]]);
+        s.forget(2, 4);
+        assert_eq!(s.next_expected_ranges(), ["2-3", "7"]);
+        s.receive(2, &[&b"CD"[..]]);
+        s.receive(7, &[&b"hij"[..]]);
+        assert!(s.missing().is_empty());
+        assert_eq!(s.assemble(), b"abCDefghij");
+        // A declared size too large to reserve grows as bytes come.
+        let mut s = session(u64::MAX / 2);
+        s.receive(0, &[&b"xy"[..]]);
+        assert_eq!(s.chunks[&0], b"xy");
     }
 
     #[test]
