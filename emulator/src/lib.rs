@@ -129,10 +129,11 @@ pub struct Emulator {
 impl Emulator {
     /// Binds both listeners and starts serving.
     pub fn start(config: Config) -> io::Result<Emulator> {
-        let graph = StdListener::bind(("127.0.0.1", config.port))?;
-        let foreign = StdListener::bind(("127.0.0.1", config.foreign_port))?;
-        graph.set_nonblocking(true)?;
-        foreign.set_nonblocking(true)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let graph = listen(&runtime, config.port)?;
+        let foreign = listen(&runtime, config.foreign_port)?;
         let graph_addr = graph.local_addr()?;
         let foreign_addr = foreign.local_addr()?;
 
@@ -163,9 +164,6 @@ impl Emulator {
             graph_origin: format!("http://{graph_addr}"),
             foreign_origin: format!("http://{foreign_addr}"),
         });
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
         let (stop, stopped) = oneshot::channel();
         let serving = shared.clone();
         let thread = std::thread::Builder::new()
@@ -359,6 +357,20 @@ impl Drop for Emulator {
             let _ = thread.join();
         }
     }
+}
+
+/// How many connections may wait to be accepted: std's 128 drops SYNs (a second's
+/// retransmit each) when a thousand clients connect at once.
+const BACKLOG: u32 = 1024;
+
+/// A non-blocking listener on `127.0.0.1:port` with room for [`BACKLOG`] pending connections.
+fn listen(runtime: &tokio::runtime::Runtime, port: u16) -> io::Result<StdListener> {
+    // tokio registers the listener with the runtime's reactor; `into_std` takes it back.
+    let _enter = runtime.enter();
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], port)))?;
+    socket.listen(BACKLOG)?.into_std()
 }
 
 async fn serve(
