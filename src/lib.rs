@@ -117,4 +117,4 @@ pub use url::{Redacted, UrlError};
 /// Harness functions for fuzzers and property tests: each takes raw input and checks the
 /// crate's invariants, panicking only when one is broken.
 #[doc(hidden)]
-pub mod fuzzing {}
+pub mod fuzzing;

@@ -622,7 +622,16 @@ impl Upload {
                 .and_then(|v| parse_retry_after(v, self.now));
             return self.transient(req, Failure::Status(status), retry_after);
         }
-        self.failures = 0;
+        // A look-up for a single POST that failed transiently is part of that failure
+        // streak: ending the streak here let POST, 503, GET, POST, 503... run for ever.
+        let looking_after_failed_post = req.purpose == Purpose::FindResult
+            && self
+                .find
+                .as_ref()
+                .is_some_and(|f| f.then == AfterFind::Repost);
+        if !looking_after_failed_post {
+            self.failures = 0;
+        }
         match Self::step_of(req.purpose) {
             Step::Create => self.on_created(resp),
             Step::Upload => self.on_chunk(req, resp),
@@ -989,7 +998,11 @@ impl Upload {
                 self.failures = 0;
                 self.need_token = false;
             }
-            Phase::Active(_) => self.phase = Phase::Cancelled,
+            Phase::Active(_) => {
+                // Cancelled is terminal: a refresh asked for by a 401 is moot.
+                self.phase = Phase::Cancelled;
+                self.need_token = false;
+            }
         }
     }
 

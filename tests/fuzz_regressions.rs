@@ -1,0 +1,134 @@
+//! The fuzz targets' inputs on stable `cargo test`: every input a fuzzer found crashing,
+//! replayed through the same harness functions as `fuzz/fuzz_targets/*.rs`, and the committed
+//! seed corpora in `fuzz/corpus/<target>/`, so that CI without nightly runs them too.
+
+use std::path::Path;
+
+use upload_session::{
+    fuzzing, Action, CallerError, FileInfo, Options, Owner, Response, Target, Timestamp, Upload,
+};
+
+/// Runs `harness` on every file of `fuzz/corpus/{target}`; returns how many there were.
+fn replay_corpus(target: &str, harness: fn(&[u8])) -> usize {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in &entries {
+        let data = std::fs::read(path).unwrap();
+        eprintln!("{}", path.display());
+        harness(&data);
+    }
+    entries.len()
+}
+
+#[test]
+fn corpus_next_expected_ranges() {
+    assert!(replay_corpus("next_expected_ranges", fuzzing::next_expected_ranges) > 0);
+}
+
+#[test]
+fn corpus_upload_session_body() {
+    assert!(replay_corpus("upload_session_body", fuzzing::upload_session_body) > 0);
+}
+
+#[test]
+fn corpus_headers() {
+    assert!(replay_corpus("headers", fuzzing::headers) > 0);
+}
+
+#[test]
+fn corpus_machine() {
+    assert!(replay_corpus("machine", fuzzing::machine) > 0);
+}
+
+#[test]
+fn corpus_restore() {
+    assert!(replay_corpus("restore", fuzzing::restore) > 0);
+}
+
+/// Decodes the `xxd -p` form the crash inputs are written in below.
+fn hex(s: &str) -> Vec<u8> {
+    let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
+    digits
+        .chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
+        .collect()
+}
+
+// Crashing inputs, one test each, named after what they found. Each is the artifact
+// libFuzzer wrote (`fuzz/artifacts/<target>/crash-*`), minimised with `cargo fuzz tmin`.
+
+/// `machine` found: a cancel asked for while a single POST was in flight, then a 401 answer,
+/// left the machine Cancelled but still waiting for a token refresh, so `token_refreshed`
+/// was accepted though no `RefreshToken` was ever polled (fixed in `Upload::apply_cancel`).
+#[test]
+fn crash_machine_cancel_then_401_accepts_an_unasked_refresh() {
+    fuzzing::machine(&hex(
+        "01ff1f00726c000000222c22ff006964224c00000000000000222c22ff00
+         6964222c000000",
+    ));
+}
+
+#[test]
+fn cancel_during_a_refused_single_post_ends_cancelled_without_a_refresh() {
+    let target =
+        Target::todo_task("https://graph.microsoft.com/v1.0", Owner::Me, "L", "T").unwrap();
+    let mut up = Upload::new(target, FileInfo::new("a.txt", 31), Options::default()).unwrap();
+    let now = Timestamp::from_unix_millis(1_700_000_000_000);
+    let Action::Send(post) = up.poll(now) else {
+        panic!("a single POST first");
+    };
+    up.cancel(now);
+    up.handle_response(now, post.id(), Response::new(401))
+        .unwrap();
+    assert_eq!(up.poll(now), Action::Cancelled);
+    assert_eq!(up.token_refreshed(now), Err(CallerError::NoRefreshAsked));
+    assert_eq!(up.poll(now), Action::Cancelled);
+}
+
+/// A single POST that keeps failing with 503 while the look-up finds nothing: each look-up
+/// answer used to end the failure streak, so POST, 503, GET, POST, 503, GET... went on for
+/// ever. The streak now survives the look-up, and the retry policy ends it.
+#[test]
+fn a_single_post_failing_forever_is_bounded_by_the_retry_policy() {
+    let target =
+        Target::todo_task("https://graph.microsoft.com/v1.0", Owner::Me, "L", "T").unwrap();
+    let options = Options {
+        retry: upload_session::RetryPolicy {
+            max_attempts: 3,
+            ..Default::default()
+        },
+        ..Options::default()
+    };
+    let mut up = Upload::new(target, FileInfo::new("a.txt", 1000), options).unwrap();
+    let mut now = Timestamp::from_unix_millis(1_700_000_000_000);
+    let mut sent = 0;
+    let end = loop {
+        assert!(sent < 100, "no end after {sent} requests");
+        match up.poll(now) {
+            Action::Send(req) => {
+                sent += 1;
+                let resp = match req.method() {
+                    upload_session::Method::Post => Response::new(503),
+                    _ => Response::new(200).body(br#"{"value": []}"#),
+                };
+                up.handle_response(now, req.id(), resp).unwrap();
+            }
+            Action::Wait { until, .. } => now = until,
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(
+            end,
+            Action::Failed(upload_session::Error::RetriesExhausted { .. })
+        ),
+        "{end:?}"
+    );
+    assert!(sent <= 3 * 2, "{sent} requests for 3 attempts");
+}
