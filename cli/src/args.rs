@@ -79,6 +79,11 @@ pub struct Args {
     #[arg(long, value_name = "MS", hide = true)]
     pub retry_initial_ms: Option<u64>,
 
+    /// Overrides the target's file size limit (25 MiB for To Do), e.g. for an emulator
+    /// started with `--max-size unlimited`; the embedded emulator keeps its own limit.
+    #[arg(long, value_name = "BYTES", hide = true)]
+    pub size_limit: Option<u64>,
+
     /// A fault for the embedded emulator, in graph-emulator's text form (repeatable).
     #[arg(long = "emulator-fault", value_name = "SPEC", hide = true)]
     pub emulator_faults: Vec<String>,

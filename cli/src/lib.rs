@@ -138,6 +138,7 @@ fn execute(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
         chunk_size: Some(args.chunk_size),
         force_session: args.session_only,
         retry,
+        size_limit: args.size_limit,
         ..Options::default()
     };
 
