@@ -2,9 +2,9 @@
 //! hand-written loop of PUTs, both over ureq to one long-lived in-process `graph_emulator`.
 //!
 //! `cargo bench -p todo-upload --bench e2e -- [ratio] [sweep] [--runs N] [--size BYTES]
-//! [--out DIR]`
+//! [--chunk BYTES] [--out DIR]`
 //!
-//! - `ratio` (the default): a 25 MiB file in 3,932,160-byte chunks, the two clients run
+//! - `ratio` (the default): a 25 MiB file in 3,932,160-byte chunks (or `--chunk`), the two clients run
 //!   alternately (B A B A ... after a warm-up pair) so that machine noise hits both alike;
 //!   prints each pair and the median of the per-pair ratios uploader / baseline.
 //! - `sweep`: the same pairs for chunk sizes from 320 KiB to 12 x 320 KiB; writes every run to
@@ -55,6 +55,7 @@ fn main() {
     let (mut ratio, mut sweep) = (false, false);
     let mut runs = 41usize;
     let mut size: u64 = 25 * 1024 * 1024;
+    let mut chunk = DEFAULT_CHUNK;
     let mut out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/results");
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -62,6 +63,7 @@ fn main() {
             "sweep" => sweep = true,
             "--runs" => runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N"),
             "--size" => size = args.next().and_then(|v| v.parse().ok()).expect("--size N"),
+            "--chunk" => chunk = args.next().and_then(|v| v.parse().ok()).expect("--chunk N"),
             "--out" => out = PathBuf::from(args.next().expect("--out DIR")),
             // What `cargo bench` passes to every harness-less bench.
             "--bench" => {}
@@ -86,7 +88,7 @@ fn main() {
     bench.run(Client::Uploader, DEFAULT_CHUNK);
 
     if ratio {
-        let pairs = bench.pairs(DEFAULT_CHUNK, runs);
+        let pairs = bench.pairs(chunk, runs);
         let mut ratios: Vec<f64> = pairs.iter().map(|(b, u)| u / b).collect();
         for (i, (b, u)) in pairs.iter().enumerate() {
             println!(
@@ -103,7 +105,7 @@ fn main() {
             "ratio uploader/baseline, {} pairs of {} bytes in {}-byte chunks: median {:.3} (min {:.3}, max {:.3}); median baseline {:.1} MiB/s, uploader {:.1} MiB/s",
             pairs.len(),
             size,
-            DEFAULT_CHUNK,
+            chunk,
             median(&mut ratios),
             ratios.first().copied().unwrap_or(f64::NAN),
             ratios.last().copied().unwrap_or(f64::NAN),
