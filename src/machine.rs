@@ -360,7 +360,8 @@ impl Upload {
             if step == Step::Upload {
                 self.puts_in_session += 1;
                 let chunks = self.file.size.div_ceil(self.chunk);
-                if self.puts_in_session > 4 * chunks + 32 {
+                // Saturating: with `size_limit` lifted, 1-byte chunks of a huge file overflow.
+                if self.puts_in_session > chunks.saturating_mul(4).saturating_add(32) {
                     let requests = self.puts_in_session - 1;
                     self.fail_protocol(
                         Purpose::UploadChunk,
@@ -993,8 +994,8 @@ impl Upload {
         match self.phase {
             Phase::Active(Step::Cancel) | Phase::Done(_) | Phase::Failed(_) | Phase::Cancelled => {}
             Phase::Active(_) if self.session.is_some() => {
+                // A pending wait stays: the server's Retry-After covers the DELETE too.
                 self.phase = Phase::Active(Step::Cancel);
-                self.wait = None;
                 self.failures = 0;
                 self.need_token = false;
             }

@@ -9,7 +9,7 @@ use common::*;
 use proptest::prelude::*;
 use upload_session::{
     parse_range, Action, ByteRange, Error, ExpectedRanges, FileInfo, Options, ProtocolError,
-    RangeError, Response, RetryPolicy, StatusError, Timestamp, Upload,
+    Purpose, RangeError, Response, RetryPolicy, StatusError, Timestamp, Upload,
 };
 
 proptest! {
@@ -91,6 +91,7 @@ struct Scenario {
     style: (bool, bool, bool, bool, bool),
     crash_at: Option<usize>,
     crash_kept: bool,
+    cancel_at: Option<usize>,
 }
 
 fn scenario() -> impl Strategy<Value = Scenario> {
@@ -105,17 +106,21 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 any::<(bool, bool, bool, bool, bool)>(),
                 prop::option::of(0usize..60),
                 any::<bool>(),
+                prop::option::weighted(0.2, 0usize..40),
             )
         })
         .prop_map(
-            |(size, chunk, force_session, faults, style, crash_at, crash_kept)| Scenario {
-                size,
-                chunk,
-                force_session,
-                faults,
-                style,
-                crash_at,
-                crash_kept,
+            |(size, chunk, force_session, faults, style, crash_at, crash_kept, cancel_at)| {
+                Scenario {
+                    size,
+                    chunk,
+                    force_session,
+                    faults,
+                    style,
+                    crash_at,
+                    crash_kept,
+                    cancel_at,
+                }
             },
         )
 }
@@ -177,6 +182,12 @@ proptest! {
                     }
                     match model.handle(&req, now, &fault) {
                         Answer::Http { status, headers, body } => {
+                            if req.purpose() == Purpose::CreateSession && (200..300).contains(&status) {
+                                // The machine learns of this session.
+                                if let Some(last) = model.sessions.last_mut() {
+                                    last.delivered = true;
+                                }
+                            }
                             let resp = Response::new(status).headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))).body(&body);
                             up.handle_response(now, req.id(), resp).unwrap();
                         }
@@ -184,6 +195,9 @@ proptest! {
                     }
                     saved = up.save();
                     prop_assert!(!saved.contains("Bearer"));
+                    if s.cancel_at == Some(sent) {
+                        up.cancel(now);
+                    }
                     now = now.saturating_add(Duration::from_millis(7));
                 }
                 Action::Wait { until, .. } => {
@@ -215,7 +229,17 @@ proptest! {
                 };
                 prop_assert!(expected_kind, "unexpected failure: {e}");
             }
-            End::Cancelled => prop_assert!(false, "nobody cancelled"),
+            End::Cancelled => {
+                prop_assert!(s.cancel_at.is_some(), "nobody cancelled");
+                // Every session the machine knew of was deleted, completed or expired.
+                let t = now.as_unix_millis();
+                for (i, session) in model.sessions.iter().enumerate() {
+                    prop_assert!(
+                        !session.delivered || session.gone || t >= session.expires,
+                        "session {} left open by a cancel", i
+                    );
+                }
+            }
         }
     }
 }

@@ -112,6 +112,8 @@ pub struct SessionModel {
     pub gone: bool,
     pub status_refused: bool,
     pub pascal: bool,
+    /// The machine received the answer that created it.
+    pub delivered: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -354,6 +356,7 @@ impl Model {
             gone: false,
             status_refused: style.status_refused,
             pascal: style.pascal,
+            delivered: false,
         });
         json_answer(
             if style.created_201 { 201 } else { 200 },
