@@ -145,6 +145,26 @@ fn quoted(s: &str) -> String {
     s.chars().take(48).collect()
 }
 
+/// A run of ASCII digits as a number: `None` if empty or not all digits, `Some(Err(()))` on
+/// overflow. Runs for every entry of every answer, so up to 19 digits (which always fit in 64
+/// bits) are folded without overflow checks.
+fn decimal(t: &[u8]) -> Option<Result<u64, ()>> {
+    if t.is_empty() || !t.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let fold = |acc: u64, &b: &u8| acc * 10 + u64::from(b - b'0');
+    if t.len() <= 19 {
+        return Some(Ok(t.iter().fold(0, fold)));
+    }
+    Some(
+        t.iter()
+            .try_fold(0u64, |acc, &b| {
+                acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+            })
+            .ok_or(()),
+    )
+}
+
 /// Parses one `nextExpectedRanges` entry against a file of `size` bytes (PROTOCOL.md 4).
 ///
 /// `"S"` and `"S-"` mean from `S` to the end of the file; `"S-E"` means `S..=E`. An end equal to
@@ -152,20 +172,11 @@ fn quoted(s: &str) -> String {
 /// ASCII spaces are tolerated.
 pub fn parse_range(entry: &str, size: u64) -> Result<ByteRange, RangeError> {
     let s = entry.trim_matches(|c: char| c == ' ' || c == '\t');
-    // One pass per number: this runs for every entry of every answer.
     let number = |t: &str| -> Result<u64, RangeError> {
-        let mut v: Option<u64> = Some(0);
-        for b in t.bytes() {
-            let d = b.wrapping_sub(b'0');
-            if d > 9 {
-                return Err(RangeError::Syntax(quoted(entry)));
-            }
-            v = v.and_then(|v| v.checked_mul(10)?.checked_add(u64::from(d)));
-        }
-        match v {
-            _ if t.is_empty() => Err(RangeError::Syntax(quoted(entry))),
-            Some(v) => Ok(v),
-            None => Err(RangeError::Overflow(quoted(entry))),
+        match decimal(t.as_bytes()) {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(())) => Err(RangeError::Overflow(quoted(entry))),
+            None => Err(RangeError::Syntax(quoted(entry))),
         }
     };
     let (start, last) = match s.split_once('-') {
