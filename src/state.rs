@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::RestoreError;
-use crate::machine::{check_upload_url, FileInfo, Options, Phase, Upload};
+use crate::machine::{check_upload_url, FileInfo, Options, Upload};
 use crate::ranges::ExpectedRanges;
 use crate::retry::Rng;
 use crate::time::Timestamp;
@@ -159,10 +159,9 @@ impl Upload {
         if let Some(session) = s.session {
             check_upload_url(&session.upload_url)
                 .map_err(|e| RestoreError::Invalid(format!("uploadUrl: {e}")))?;
-            if matches!(up.phase, Phase::Active(crate::machine::Step::SinglePost)) {
-                // A small file is sent by single POST; a session for it is stale.
-                return Ok(up);
-            }
+            // A saved session is resumed even for a file the options would now send by single
+            // POST: it was created (perhaps with `force_session`), and abandoning it would
+            // leave it open on the server.
             up.expected = s.expected;
             up.resume_session(&session.upload_url, session.expires);
         }

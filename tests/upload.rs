@@ -1020,3 +1020,30 @@ fn a_404_answered_to_the_final_put_starts_over_without_a_lookup() {
     );
     assert_eq!(model.attachments.len(), 1);
 }
+
+/// A saved session for a small file (created with `force_session`) is resumed, not left open.
+#[test]
+fn a_saved_session_for_a_small_file_is_resumed() {
+    let forced = Options {
+        force_session: true,
+        ..Options::default()
+    };
+    let (mut up, mut model) = new_upload(1000, forced);
+    let now = Timestamp::from_unix_millis(START);
+    let Action::Send(create) = up.poll(now) else {
+        panic!()
+    };
+    let Answer::Http { status, body, .. } = model.handle(&create, now, &Fault::None) else {
+        panic!()
+    };
+    up.handle_response(now, create.id(), Response::new(status).body(&body))
+        .unwrap();
+    let saved = up.save();
+    let file = FileInfo::new("flower.jpg", 1000).with_fingerprint("1000:1");
+    let mut up = Upload::restore(saved.as_bytes(), target(), file, Options::default()).unwrap();
+    assert_eq!(up.state(), State::Querying);
+    let run = drive(&mut up, &mut model, |_, _| Fault::None, 10);
+    done(&run);
+    assert_eq!(methods(&run.log), ["GET", "PUT"]);
+    assert_eq!(model.attachments.len(), 1);
+}
