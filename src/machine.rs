@@ -315,11 +315,41 @@ impl Upload {
     /// Puts a restored session back in place: the next request asks the server where it
     /// stands (PROTOCOL.md 6), and if the last chunk may have been sent before the state was
     /// lost, a vanished session is looked for among the attachments first (PROTOCOL.md 8).
-    pub(crate) fn resume_session(&mut self, upload_url: &str, expires: Option<Timestamp>) {
+    /// `result_may_exist` is the saved state's word; without it, the remaining bytes fitting in
+    /// one chunk is taken as a sign that the last one may have been in flight.
+    pub(crate) fn resume_session(
+        &mut self,
+        upload_url: &str,
+        expires: Option<Timestamp>,
+        result_may_exist: bool,
+    ) {
         self.session = Some(SessionUrls::new(&self.target, upload_url, expires));
         self.phase = Phase::Active(Step::Query);
-        self.maybe_complete =
-            self.expected.len() <= 1 && self.expected.first().is_none_or(|r| r.len() <= self.chunk);
+        self.maybe_complete = result_may_exist
+            || (self.expected.len() <= 1
+                && self.expected.first().is_none_or(|r| r.len() <= self.chunk));
+    }
+
+    /// Whether the upload's result may already exist on the server while this machine does
+    /// not know it: a single POST in flight, or a last chunk whose answer was lost.
+    pub(crate) fn result_may_exist(&self) -> bool {
+        self.maybe_complete
+            || matches!(self.phase, Phase::Active(Step::Find))
+            || self
+                .in_flight
+                .as_ref()
+                .is_some_and(|r| r.purpose == Purpose::SinglePost)
+    }
+
+    /// After a restore whose state says the result may exist: look for it before sending
+    /// anything again (PROTOCOL.md 8).
+    pub(crate) fn resume_lookup(&mut self) {
+        let then = match self.phase {
+            Phase::Active(Step::SinglePost) => AfterFind::Repost,
+            _ => AfterFind::NewSession,
+        };
+        self.maybe_complete = true;
+        self.start_find(then);
     }
 
     /// The next thing to do, seen at `now`. Call it after every input; calling it again
@@ -765,16 +795,15 @@ impl Upload {
                 }
                 if !self.status_get_refused {
                     self.phase = Phase::Active(Step::Query);
-                } else if !self.skipped_after_416 {
+                } else if !self.skipped_after_416
+                    && req.file_range().is_some_and(|r| r.end() < self.file.size)
+                {
                     // No status query to ask: take the refused chunk as held and go on; the
-                    // next answer's ranges correct the guess.
+                    // next answer's ranges correct the guess. Never for the last chunk: a
+                    // session that had all bytes would be gone (404), not refusing (416).
                     self.skipped_after_416 = true;
                     if let Some(r) = req.file_range() {
                         self.expected.consume_front(r);
-                    }
-                    if self.expected.is_empty() {
-                        self.maybe_complete = true;
-                        self.session_gone();
                     }
                 } else {
                     self.fail_status(Purpose::UploadChunk, resp);

@@ -32,6 +32,10 @@ struct Saved {
     restarts: u32,
     requests: u64,
     rng: Rng,
+    /// The result may already exist (a single POST or the last chunk was sent and its answer
+    /// is unknown): the restored machine looks for it before sending anything again.
+    #[serde(default)]
+    result_may_exist: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -53,7 +57,10 @@ struct SavedSession {
 const MAX_STATE_BYTES: usize = 1 << 20;
 
 impl Upload {
-    /// The state as versioned JSON, to write after each acknowledged chunk. It holds the
+    /// The state as versioned JSON, to write after each acknowledged chunk, and (for full
+    /// protection against duplicates) after each poll that returned a request, before sending
+    /// it: a state saved with a request in flight makes the restored machine look for that
+    /// request's result before repeating it (PROTOCOL.md 8). It holds the
     /// session's `uploadUrl`, the ranges the server last said it expects, the file's size, name
     /// and fingerprint, and counters; never a token (the machine never has one).
     pub fn save(&self) -> String {
@@ -76,6 +83,7 @@ impl Upload {
             restarts: self.restarts,
             requests: self.requests,
             rng: self.rng.clone(),
+            result_may_exist: self.result_may_exist(),
         };
         // Serialising plain strings and numbers cannot fail.
         serde_json::to_string(&saved).unwrap_or_default()
@@ -156,6 +164,11 @@ impl Upload {
         up.restarts = s.restarts;
         up.requests = s.requests;
         up.rng = s.rng;
+        if s.result_may_exist && s.session.is_none() {
+            // The single POST or the last chunk may have landed before the process died:
+            // look before sending it again (PROTOCOL.md 8).
+            up.resume_lookup();
+        }
         if let Some(session) = s.session {
             check_upload_url(&session.upload_url)
                 .map_err(|e| RestoreError::Invalid(format!("uploadUrl: {e}")))?;
@@ -163,7 +176,7 @@ impl Upload {
             // POST: it was created (perhaps with `force_session`), and abandoning it would
             // leave it open on the server.
             up.expected = s.expected;
-            up.resume_session(&session.upload_url, session.expires);
+            up.resume_session(&session.upload_url, session.expires, s.result_may_exist);
         }
         Ok(up)
     }

@@ -132,3 +132,30 @@ fn a_single_post_failing_forever_is_bounded_by_the_retry_policy() {
     );
     assert!(sent <= 3 * 2, "{sent} requests for 3 attempts");
 }
+
+/// With `size_limit` lifted, a file near `u64::MAX` bytes in 1-byte chunks overflowed the
+/// per-session PUT budget `4 * chunks + 32` (a panic in debug builds) on the first poll
+/// after the session was created. The budget now saturates.
+#[test]
+fn a_huge_file_in_tiny_chunks_does_not_overflow_the_put_budget() {
+    let target =
+        Target::todo_task("https://graph.microsoft.com/v1.0", Owner::Me, "L", "T").unwrap();
+    let options = Options {
+        chunk_size: Some(1),
+        size_limit: Some(u64::MAX),
+        ..Options::default()
+    };
+    let mut up = Upload::new(target, FileInfo::new("a.bin", u64::MAX), options).unwrap();
+    let now = Timestamp::from_unix_millis(1_700_000_000_000);
+    let Action::Send(create) = up.poll(now) else {
+        panic!("a session first");
+    };
+    let body =
+        br#"{"uploadUrl": "https://graph.microsoft.com/v1.0/s/1", "nextExpectedRanges": ["0-"]}"#;
+    up.handle_response(now, create.id(), Response::new(200).body(body))
+        .unwrap();
+    let Action::Send(put) = up.poll(now) else {
+        panic!("then a PUT");
+    };
+    assert_eq!(put.file_range().map(|r| (r.start(), r.end())), Some((0, 1)));
+}

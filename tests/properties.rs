@@ -156,7 +156,7 @@ proptest! {
             lifetime: None,
         };
         let mut up = Upload::new(target(), file.clone(), options(&s)).unwrap();
-        let mut saved = up.save();
+        let mut saved: String;
         let mut now = Timestamp::from_unix_millis(START);
         let chunks = s.size.div_ceil(s.chunk);
         let cap = (3 * (4 * chunks + 32) * 12 + 200) as usize;
@@ -167,6 +167,8 @@ proptest! {
             match up.poll(now) {
                 Action::Send(req) => {
                     check_request(&up, &req);
+                    // A careful driver saves before sending too (write-ahead).
+                    saved = up.save();
                     let fault = s.faults.get(sent).cloned().unwrap_or(Fault::None);
                     sent += 1;
                     if !crashed && s.crash_at == Some(sent) {

@@ -5,7 +5,9 @@ use std::io::Write;
 use std::time::{Instant, SystemTime};
 
 use indicatif::ProgressBar;
-use upload_session::{Action, Completion, Request, Response, Timestamp, Upload, WaitReason};
+use upload_session::{
+    Action, Completion, Purpose, Request, Response, Timestamp, Upload, WaitReason,
+};
 
 use crate::source::SourceFile;
 use crate::state_file::StateFile;
@@ -97,6 +99,11 @@ impl Driver<'_> {
             req.method().as_str(),
             req.redacted_url()
         ));
+        // The single POST leaves no session to ask: save before sending it, so that a run
+        // that dies with it in flight is resumed by a look-up, not a second POST.
+        if req.purpose() == Purpose::SinglePost {
+            self.save(upload)?;
+        }
         let started = Instant::now();
         let result = self.http.send(req, self.file);
         let ms = started.elapsed().as_millis();
@@ -145,17 +152,22 @@ impl Driver<'_> {
         }
         // Save as soon as a session exists, and after every answer while it does.
         if upload.upload_url().is_some() {
-            if let Some(state) = self.state.as_deref_mut() {
-                state.save(&upload.save()).map_err(|e| {
-                    CliError::Failed(format!(
-                        "cannot save the state to {}: {e}",
-                        state.path().display()
-                    ))
-                })?;
-            }
+            self.save(upload)?;
         }
         if let Some(bar) = &self.progress {
             bar.set_position(upload.progress().confirmed);
+        }
+        Ok(())
+    }
+
+    fn save(&mut self, upload: &Upload) -> Result<(), CliError> {
+        if let Some(state) = self.state.as_deref_mut() {
+            state.save(&upload.save()).map_err(|e| {
+                CliError::Failed(format!(
+                    "cannot save the state to {}: {e}",
+                    state.path().display()
+                ))
+            })?;
         }
         Ok(())
     }
