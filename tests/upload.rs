@@ -1047,3 +1047,29 @@ fn a_saved_session_for_a_small_file_is_resumed() {
     assert_eq!(methods(&run.log), ["GET", "PUT"]);
     assert_eq!(model.attachments.len(), 1);
 }
+
+/// A state saved with the single POST in flight (write-ahead) makes the restored machine look
+/// for the attachment before posting again: a crash mid-POST leaves no duplicate.
+#[test]
+fn a_crash_during_the_single_post_is_resumed_by_a_lookup() {
+    for landed in [true, false] {
+        let (mut up, mut model) = new_upload(1000, Options::default());
+        let now = Timestamp::from_unix_millis(START);
+        let Action::Send(post) = up.poll(now) else {
+            panic!()
+        };
+        let saved = up.save();
+        if landed {
+            let _ = model.handle(&post, now, &Fault::None);
+        }
+        drop(up);
+        let file = FileInfo::new("flower.jpg", 1000).with_fingerprint("1000:1");
+        let mut up = Upload::restore(saved.as_bytes(), target(), file, Options::default()).unwrap();
+        assert_eq!(up.state(), State::FindingResult);
+        let run = drive(&mut up, &mut model, |_, _| Fault::None, 10);
+        assert_eq!(done(&run).found_by_lookup, landed);
+        let want: &[&str] = if landed { &["GET"] } else { &["GET", "POST"] };
+        assert_eq!(methods(&run.log), want);
+        assert_eq!(model.attachments.len(), 1);
+    }
+}
