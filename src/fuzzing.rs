@@ -1733,6 +1733,9 @@ fn run_machine(kind: Kind, size: u64, options: &Options, events: &[Event]) {
 /// chunk means the last chunk may have been in flight, so the result may exist.
 fn saved_after_restore(saved: &str, chunk: u64) -> serde_json::Value {
     let mut v = saved_value(saved);
+    if v["risky_since"].is_null() {
+        v["risky_since"] = v["seen"].clone();
+    }
     if v["session"].is_null() {
         let size = v["file"]["size"].as_u64().unwrap_or(0);
         v["expected"] = serde_json::to_value(ExpectedRanges::whole(size)).unwrap_or_default();

@@ -198,6 +198,11 @@ impl SessionUrls {
 const MAX_UPLOAD_URL: usize = 16 * 1024;
 /// Chunk answers in a row that may leave the server's missing bytes no fewer.
 const MAX_STALLS: u32 = 8;
+/// 416/409 answers in a row tolerated while the session refuses status queries.
+const MAX_REFUSALS: u32 = 6;
+/// How much older than the request that may have created it a result may look: clock skew
+/// between the client and the server, and timestamps cut to the second.
+const LOOKUP_SKEW: Duration = Duration::from_secs(2);
 /// Pages of an attachments listing read while looking for a lost result.
 const MAX_FIND_PAGES: u32 = 20;
 
@@ -232,7 +237,13 @@ pub struct Upload {
     stalls: u32,
     maybe_complete: bool,
     status_get_refused: bool,
-    skipped_after_416: bool,
+    /// The ranges before a guess that a refused chunk was held (no status query to ask).
+    guess: Option<ExpectedRanges>,
+    /// 416/409 answers in a row while no status query can be asked.
+    refusals: u32,
+    /// When the first request that may have created the result (a single POST, a last
+    /// chunk) was sent: an attachment older than this is not ours (PROTOCOL.md 8).
+    pub(crate) risky_since: Option<Timestamp>,
     find: Option<Find>,
     create_url: Arc<str>,
     collection_url: Option<Arc<str>>,
@@ -302,7 +313,9 @@ impl Upload {
             stalls: 0,
             maybe_complete: false,
             status_get_refused: false,
-            skipped_after_416: false,
+            guess: None,
+            refusals: 0,
+            risky_since: None,
             find: None,
             create_url,
             collection_url,
@@ -402,6 +415,16 @@ impl Upload {
             }
             if let Some(req) = self.build(step) {
                 self.requests += 1;
+                let risky = match req.purpose {
+                    Purpose::SinglePost => true,
+                    Purpose::UploadChunk => req
+                        .file_range()
+                        .is_some_and(|r| self.expected.len() == 1 && r.end() == self.file.size),
+                    _ => false,
+                };
+                if risky {
+                    self.risky_since.get_or_insert(self.now);
+                }
                 self.in_flight = Some(req.clone());
                 return Action::Send(req);
             }
@@ -615,7 +638,12 @@ impl Upload {
         self.session.as_ref().map(|s| Redacted::new(&s.upload_url))
     }
 
-    fn observe(&mut self, now: Timestamp) {
+    /// The latest time seen in an input.
+    pub(crate) fn last_seen(&self) -> Timestamp {
+        self.now
+    }
+
+    pub(crate) fn observe(&mut self, now: Timestamp) {
         self.now = self.now.max(now);
     }
 
@@ -774,7 +802,8 @@ impl Upload {
         self.stalls = 0;
         self.maybe_complete = false;
         self.status_get_refused = false;
-        self.skipped_after_416 = false;
+        self.guess = None;
+        self.refusals = 0;
         self.phase = Phase::Active(Step::Upload);
     }
 
@@ -795,18 +824,8 @@ impl Upload {
                 }
                 if !self.status_get_refused {
                     self.phase = Phase::Active(Step::Query);
-                } else if !self.skipped_after_416
-                    && req.file_range().is_some_and(|r| r.end() < self.file.size)
-                {
-                    // No status query to ask: take the refused chunk as held and go on; the
-                    // next answer's ranges correct the guess. Never for the last chunk: a
-                    // session that had all bytes would be gone (404), not refusing (416).
-                    self.skipped_after_416 = true;
-                    if let Some(r) = req.file_range() {
-                        self.expected.consume_front(r);
-                    }
                 } else {
-                    self.fail_status(Purpose::UploadChunk, resp);
+                    self.refused_without_query(req);
                 }
             }
             404 => self.session_gone(),
@@ -815,6 +834,27 @@ impl Upload {
                 ProtocolError::UnexpectedStatus(status),
             ),
             _ => self.fail_status(Purpose::UploadChunk, resp),
+        }
+    }
+
+    /// A 416/409 while the session refuses status queries (PROTOCOL.md 9): the server holds
+    /// either more than the last acknowledged offset (a chunk whose answer was lost was kept)
+    /// or exactly that. Try one, then the other: take the refused chunk as held and go on,
+    /// and if that is refused too, go back to the last acknowledged ranges. Never for the last
+    /// chunk, which a server holding it would answer with 201 or 404, not 416. Bounded: a
+    /// session that keeps refusing is abandoned for a new one.
+    fn refused_without_query(&mut self, req: &Request) {
+        self.refusals += 1;
+        if self.refusals > MAX_REFUSALS {
+            self.refusals = 0;
+            self.guess = None;
+            return self.session_gone();
+        }
+        if let Some(before) = self.guess.take() {
+            self.expected = before;
+        } else if let Some(r) = req.file_range().filter(|r| r.end() < self.file.size) {
+            self.guess = Some(self.expected.clone());
+            self.expected.consume_front(r);
         }
     }
 
@@ -844,7 +884,9 @@ impl Upload {
         }
         if !fields.has_ranges || self.scratch.is_empty() {
             if after_put {
-                // An empty list after a server error: ask again (PROTOCOL.md 8).
+                // An empty list after a server error: ask again (PROTOCOL.md 8). The session
+                // expects nothing more, so it may have completed.
+                self.maybe_complete = true;
                 self.phase = Phase::Active(Step::Query);
             } else {
                 // The session holds everything yet never completed: look for the result.
@@ -863,10 +905,14 @@ impl Upload {
             } else {
                 self.stalls = 0;
             }
-            self.skipped_after_416 = false;
+            self.guess = None;
+            self.refusals = 0;
+            // A chunk answer proves the session alive and incomplete. A status answer does
+            // not clear the doubt: a last chunk whose PUT timed out may still be committing
+            // (PROTOCOL.md 9), so a later 404 must still lead to a look-up.
+            self.maybe_complete = false;
         }
         std::mem::swap(&mut self.expected, &mut self.scratch);
-        self.maybe_complete = false;
         self.phase = Phase::Active(Step::Upload);
     }
 
@@ -931,9 +977,16 @@ impl Upload {
             Ok(v) => v,
             Err(e) => return self.fail_protocol(Purpose::FindResult, e.into()),
         };
-        // The newest match is the likeliest ours; listings are in creation order.
+        // The newest match is the likeliest ours; listings are in creation order. An
+        // attachment from before the request that may have created ours is not ours.
+        let since = self.risky_since;
         let found = items.into_iter().rev().find(|a| {
-            a.name.as_deref() == Some(self.file.name.as_str()) && a.size == Some(self.file.size)
+            a.name.as_deref() == Some(self.file.name.as_str())
+                && a.size == Some(self.file.size)
+                && match (a.modified, since) {
+                    (Some(m), Some(t)) => m.saturating_add(LOOKUP_SKEW) >= t,
+                    _ => true,
+                }
         });
         if let Some(a) = found {
             return self.done(a.id, None, true);

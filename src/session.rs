@@ -322,6 +322,8 @@ pub(crate) struct AttachmentJson {
     pub id: String,
     pub name: Option<String>,
     pub size: Option<u64>,
+    /// `lastModifiedDateTime`, when present and readable.
+    pub modified: Option<Timestamp>,
 }
 
 fn attachment_from(v: &Value) -> Option<AttachmentJson> {
@@ -333,6 +335,9 @@ fn attachment_from(v: &Value) -> Option<AttachmentJson> {
         id: id.to_owned(),
         name: get_ci(v, "name").and_then(Value::as_str).map(str::to_owned),
         size: get_ci(v, "size").and_then(Value::as_u64),
+        modified: get_ci(v, "lastModifiedDateTime")
+            .and_then(Value::as_str)
+            .and_then(|t| parse_rfc3339(t).ok()),
     })
 }
 
@@ -545,7 +550,8 @@ mod tests {
             AttachmentJson {
                 id: "A=".into(),
                 name: Some("smile.png".into()),
-                size: Some(1234)
+                size: Some(1234),
+                modified: None,
             }
         );
         assert!(parse_attachment(b"{}").is_err());

@@ -36,6 +36,12 @@ struct Saved {
     /// is unknown): the restored machine looks for it before sending anything again.
     #[serde(default)]
     result_may_exist: bool,
+    /// When the first request that may have created the result was sent, if one was.
+    #[serde(default)]
+    risky_since: Option<Timestamp>,
+    /// The latest time the machine had seen: any request sent after the save is later.
+    #[serde(default)]
+    seen: Timestamp,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -84,6 +90,8 @@ impl Upload {
             requests: self.requests,
             rng: self.rng.clone(),
             result_may_exist: self.result_may_exist(),
+            risky_since: self.risky_since,
+            seen: self.last_seen(),
         };
         // Serialising plain strings and numbers cannot fail.
         serde_json::to_string(&saved).unwrap_or_default()
@@ -164,6 +172,9 @@ impl Upload {
         up.restarts = s.restarts;
         up.requests = s.requests;
         up.rng = s.rng;
+        // A result older than the last time seen before the save is not this upload's.
+        up.risky_since = s.risky_since.or(Some(s.seen));
+        up.observe(s.seen);
         if s.result_may_exist && s.session.is_none() {
             // The single POST or the last chunk may have landed before the process died:
             // look before sending it again (PROTOCOL.md 8).

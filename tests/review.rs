@@ -1,5 +1,5 @@
-//! Adversarial core-level cases, driven by hand against scripted answers. Tests marked
-//! `#[ignore = "bug: ..."]` show a defect and fail today.
+//! Adversarial core-level cases, driven by hand against scripted answers. Tests that showed
+//! a defect when they were written pass now.
 
 mod common;
 
@@ -57,7 +57,6 @@ fn forced(chunk: u64) -> Options {
 /// creates a new session: the file is attached twice. Right: a 404 in a session whose final
 /// chunk had an unknown outcome must look for the result first.
 #[test]
-#[ignore = "bug: a 404 after re-sending a final chunk whose first send had an unknown outcome starts a new session (duplicate attachment)"]
 fn late_commit_of_the_final_chunk_is_looked_for_not_reuploaded() {
     let file = FileInfo::new("flower.bin", 1000);
     let mut up = Upload::new(target(), file, forced(1000)).unwrap();
