@@ -199,7 +199,7 @@ const MAX_UPLOAD_URL: usize = 16 * 1024;
 /// Chunk answers in a row that may leave the server's missing bytes no fewer.
 const MAX_STALLS: u32 = 8;
 /// 416/409 answers in a row tolerated while the session refuses status queries.
-const MAX_REFUSALS: u32 = 6;
+const MAX_REFUSALS: u32 = 8;
 /// How much older than the request that may have created it a result may look: clock skew
 /// between the client and the server, and timestamps cut to the second.
 const LOOKUP_SKEW: Duration = Duration::from_secs(2);
@@ -241,6 +241,12 @@ pub struct Upload {
     guess: Option<ExpectedRanges>,
     /// 416/409 answers in a row while no status query can be asked.
     refusals: u32,
+    /// Starts of chunks sent since the server's last word whose outcome is unknown.
+    maybe_held: Vec<u64>,
+    /// Start of the last chunk refused with 416/409 while no status query can be asked.
+    last_refused: Option<u64>,
+    /// The DELETE in flight or due abandons a session that keeps refusing, before a new one.
+    discarding: bool,
     /// When the first request that may have created the result (a single POST, a last
     /// chunk) was sent: an attachment older than this is not ours (PROTOCOL.md 8).
     pub(crate) risky_since: Option<Timestamp>,
@@ -315,6 +321,9 @@ impl Upload {
             status_get_refused: false,
             guess: None,
             refusals: 0,
+            maybe_held: Vec::new(),
+            last_refused: None,
+            discarding: false,
             risky_since: None,
             find: None,
             create_url,
@@ -338,6 +347,11 @@ impl Upload {
     ) {
         self.session = Some(SessionUrls::new(&self.target, upload_url, expires));
         self.phase = Phase::Active(Step::Query);
+        // The first chunk may have been sent before the state was lost: a server that
+        // refuses it (416) may hold it.
+        if let Some(first) = self.expected.first() {
+            self.maybe_held.push(first.start());
+        }
         self.maybe_complete = result_may_exist
             || (self.expected.len() <= 1
                 && self.expected.first().is_none_or(|r| r.len() <= self.chunk));
@@ -529,7 +543,13 @@ impl Upload {
     ) -> Result<(), CallerError> {
         let req = self.take_in_flight(id)?;
         self.observe(now);
-        self.on_response(&req, &response);
+        let retry_after = response
+            .retry_after()
+            .filter(|_| matches!(response.status(), 429 | 503))
+            .and_then(|v| parse_retry_after(v, self.now));
+        if !self.discarded(&req, retry_after) {
+            self.on_response(&req, &response);
+        }
         self.apply_cancel();
         Ok(())
     }
@@ -544,7 +564,9 @@ impl Upload {
     ) -> Result<(), CallerError> {
         let req = self.take_in_flight(id)?;
         self.observe(now);
-        self.transient(&req, Failure::Transport(error), None);
+        if !self.discarded(&req, None) {
+            self.transient(&req, Failure::Transport(error), None);
+        }
         self.apply_cancel();
         Ok(())
     }
@@ -658,6 +680,25 @@ impl Upload {
         }
     }
 
+    /// Whatever came of the DELETE of an abandoned session, a new one follows, after the
+    /// server's Retry-After if it sent one.
+    fn discarded(&mut self, req: &Request, retry_after: Option<Duration>) -> bool {
+        if !(self.discarding && req.purpose == Purpose::Cancel) {
+            return false;
+        }
+        self.discarding = false;
+        if self.cancel_requested {
+            // Now a cancel: its DELETE must succeed or be retried.
+            return false;
+        }
+        self.failures = 0;
+        self.restart();
+        if let Some(d) = retry_after.filter(|d| !d.is_zero()) {
+            self.wait = Some((self.now.saturating_add(d), WaitReason::RetryAfter));
+        }
+        true
+    }
+
     fn step_of(purpose: Purpose) -> Step {
         match purpose {
             Purpose::CreateSession => Step::Create,
@@ -759,6 +800,7 @@ impl Upload {
             return;
         }
         if let Some(r) = req.file_range() {
+            self.maybe_held.push(r.start());
             // The last bytes may have landed and completed the upload, their answer lost:
             // remember it, so a vanished session is looked for, not re-uploaded (PROTOCOL.md 8).
             if self.expected.len() == 1 && r.end() == self.file.size {
@@ -802,8 +844,7 @@ impl Upload {
         self.stalls = 0;
         self.maybe_complete = false;
         self.status_get_refused = false;
-        self.guess = None;
-        self.refusals = 0;
+        self.forget_guesses();
         self.phase = Phase::Active(Step::Upload);
     }
 
@@ -837,25 +878,45 @@ impl Upload {
         }
     }
 
-    /// A 416/409 while the session refuses status queries (PROTOCOL.md 9): the server holds
-    /// either more than the last acknowledged offset (a chunk whose answer was lost was kept)
-    /// or exactly that. Try one, then the other: take the refused chunk as held and go on,
-    /// and if that is refused too, go back to the last acknowledged ranges. Never for the last
-    /// chunk, which a server holding it would answer with 201 or 404, not 416. Bounded: a
-    /// session that keeps refusing is abandoned for a new one.
+    /// A 416/409 while the session refuses status queries (PROTOCOL.md 9). The server then
+    /// holds either what it last confirmed, or more: chunks whose answers were lost may have
+    /// been kept. A refused chunk that was sent before with an unknown outcome is taken as
+    /// held and skipped; a chunk refused twice in a row means the client is ahead of the
+    /// server, so it goes back to what the server last confirmed. Never a skip over the last
+    /// chunk, which a server holding it answers with 201 or 404, not 416. Bounded: a session
+    /// that keeps refusing is deleted and a new one started.
     fn refused_without_query(&mut self, req: &Request) {
         self.refusals += 1;
         if self.refusals > MAX_REFUSALS {
-            self.refusals = 0;
-            self.guess = None;
-            return self.session_gone();
+            self.forget_guesses();
+            self.discarding = true;
+            self.phase = Phase::Active(Step::Cancel);
+            return;
         }
-        if let Some(before) = self.guess.take() {
-            self.expected = before;
-        } else if let Some(r) = req.file_range().filter(|r| r.end() < self.file.size) {
-            self.guess = Some(self.expected.clone());
+        let Some(r) = req.file_range() else {
+            return;
+        };
+        if r.end() < self.file.size && self.maybe_held.contains(&r.start()) {
+            if self.guess.is_none() {
+                self.guess = Some(self.expected.clone());
+            }
             self.expected.consume_front(r);
+            self.maybe_held.retain(|&s| s != r.start());
+        } else if self.last_refused == Some(r.start()) {
+            if let Some(confirmed) = self.guess.take() {
+                self.expected = confirmed;
+            }
+            self.maybe_held.clear();
         }
+        self.last_refused = Some(r.start());
+    }
+
+    /// The server spoke: guesses about what it holds are over.
+    fn forget_guesses(&mut self) {
+        self.guess = None;
+        self.refusals = 0;
+        self.maybe_held.clear();
+        self.last_refused = None;
     }
 
     /// A 416/409 body that happens to carry ranges is the answer a status query would give.
@@ -905,14 +966,13 @@ impl Upload {
             } else {
                 self.stalls = 0;
             }
-            self.guess = None;
-            self.refusals = 0;
             // A chunk answer proves the session alive and incomplete. A status answer does
             // not clear the doubt: a last chunk whose PUT timed out may still be committing
             // (PROTOCOL.md 9), so a later 404 must still lead to a look-up.
             self.maybe_complete = false;
         }
         std::mem::swap(&mut self.expected, &mut self.scratch);
+        self.forget_guesses();
         self.phase = Phase::Active(Step::Upload);
     }
 

@@ -137,111 +137,134 @@ fn options(s: &Scenario) -> Options {
     }
 }
 
+/// DESIGN.md 4 on one scenario: termination within the bound; Done means the server holds
+/// exactly the file, once; no request the server would call malformed; waits honour
+/// Retry-After; no token to a foreign origin; failures are of the kinds the faults can cause;
+/// a cancel leaves no session the machine knew of open.
+fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
+    let file = FileInfo::new("flower.jpg", s.size).with_fingerprint("fp");
+    let mut model = Model::new(&file);
+    model.style = SessionStyle {
+        created_201: s.style.0,
+        pascal: s.style.1,
+        status_refused: s.style.2,
+        foreign: s.style.3,
+        query: s.style.4,
+        lifetime: None,
+    };
+    let mut up = Upload::new(target(), file.clone(), options(s)).unwrap();
+    let mut saved: String;
+    let mut now = Timestamp::from_unix_millis(START);
+    let chunks = s.size.div_ceil(s.chunk);
+    let cap = (3 * (4 * chunks + 32) * 12 + 200) as usize;
+    let mut sent = 0usize;
+    let mut crashed = false;
+    let end = 'drive: loop {
+        prop_assert!(sent < cap, "no end after {} requests", sent);
+        match up.poll(now) {
+            Action::Send(req) => {
+                check_request(&up, &req);
+                // A careful driver saves before sending too (write-ahead).
+                saved = up.save();
+                let fault = s.faults.get(sent).cloned().unwrap_or(Fault::None);
+                sent += 1;
+                if !crashed && s.crash_at == Some(sent) {
+                    // The process dies with this request in flight; the server may
+                    // have acted on it. Restart from the last saved state.
+                    crashed = true;
+                    if s.crash_kept {
+                        let _ = model.handle(&req, now, &Fault::None);
+                    }
+                    let restored =
+                        Upload::restore(saved.as_bytes(), target(), file.clone(), options(s));
+                    up = restored.map_err(|e| TestCaseError::fail(format!("restore: {e}")))?;
+                    continue 'drive;
+                }
+                match model.handle(&req, now, &fault) {
+                    Answer::Http {
+                        status,
+                        headers,
+                        body,
+                    } => {
+                        if req.purpose() == Purpose::CreateSession && (200..300).contains(&status) {
+                            // The machine learns of this session.
+                            if let Some(last) = model.sessions.last_mut() {
+                                last.delivered = true;
+                            }
+                        }
+                        let resp = Response::new(status)
+                            .headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+                            .body(&body);
+                        up.handle_response(now, req.id(), resp).unwrap();
+                    }
+                    Answer::Transport(t) => up.handle_transport_error(now, req.id(), t).unwrap(),
+                }
+                saved = up.save();
+                prop_assert!(!saved.contains("Bearer"));
+                if s.cancel_at == Some(sent) {
+                    up.cancel(now);
+                }
+                now = now.saturating_add(Duration::from_millis(7));
+            }
+            Action::Wait { until, .. } => {
+                prop_assert!(until > now);
+                now = until;
+            }
+            Action::RefreshToken => up.token_refreshed(now).unwrap(),
+            Action::Done(c) => break End::Done(c),
+            Action::Failed(e) => break End::Failed(e),
+            Action::Cancelled => break End::Cancelled,
+        }
+    };
+    prop_assert!(
+        model.violations.is_empty(),
+        "malformed requests: {:?}",
+        model.violations
+    );
+    match end {
+        End::Done(c) => {
+            prop_assert_eq!(model.attachments.len(), 1, "exactly one attachment");
+            let a = &model.attachments[0];
+            prop_assert!(a.exact && a.size == s.size && a.id == c.id);
+            prop_assert_eq!(up.progress().confirmed, s.size);
+        }
+        End::Failed(e) => {
+            prop_assert!(model.attachments.len() <= 1);
+            let expected_kind = match &e {
+                Error::RetriesExhausted { .. }
+                | Error::SessionExpired { .. }
+                | Error::Unauthorized => true,
+                Error::Protocol {
+                    error: ProtocolError::NoProgress { .. },
+                    ..
+                } => true,
+                // Without a status query, a 416 twice in a row cannot be resolved.
+                Error::Status(StatusError { status: 416, .. }) => s.style.2,
+                _ => false,
+            };
+            prop_assert!(expected_kind, "unexpected failure: {e}");
+        }
+        End::Cancelled => {
+            prop_assert!(s.cancel_at.is_some(), "nobody cancelled");
+            // Every session the machine knew of was deleted, completed or expired.
+            let t = now.as_unix_millis();
+            for (i, session) in model.sessions.iter().enumerate() {
+                prop_assert!(
+                    !session.delivered || session.gone || t >= session.expires,
+                    "session {} left open by a cancel",
+                    i
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
-    /// DESIGN.md 4: termination within the bound; Done means the server holds exactly the
-    /// file, once; no request the server would call malformed; waits honour Retry-After; no
-    /// token to a foreign origin; failures are of the kinds the faults can cause.
     #[test]
     fn whole_uploads_under_random_faults_and_crashes(s in scenario()) {
-        let file = FileInfo::new("flower.jpg", s.size).with_fingerprint("fp");
-        let mut model = Model::new(&file);
-        model.style = SessionStyle {
-            created_201: s.style.0,
-            pascal: s.style.1,
-            status_refused: s.style.2,
-            foreign: s.style.3,
-            query: s.style.4,
-            lifetime: None,
-        };
-        let mut up = Upload::new(target(), file.clone(), options(&s)).unwrap();
-        let mut saved: String;
-        let mut now = Timestamp::from_unix_millis(START);
-        let chunks = s.size.div_ceil(s.chunk);
-        let cap = (3 * (4 * chunks + 32) * 12 + 200) as usize;
-        let mut sent = 0usize;
-        let mut crashed = false;
-        let end = 'drive: loop {
-            prop_assert!(sent < cap, "no end after {} requests", sent);
-            match up.poll(now) {
-                Action::Send(req) => {
-                    check_request(&up, &req);
-                    // A careful driver saves before sending too (write-ahead).
-                    saved = up.save();
-                    let fault = s.faults.get(sent).cloned().unwrap_or(Fault::None);
-                    sent += 1;
-                    if !crashed && s.crash_at == Some(sent) {
-                        // The process dies with this request in flight; the server may
-                        // have acted on it. Restart from the last saved state.
-                        crashed = true;
-                        if s.crash_kept {
-                            let _ = model.handle(&req, now, &Fault::None);
-                        }
-                        let restored = Upload::restore(saved.as_bytes(), target(), file.clone(), options(&s));
-                        up = restored.map_err(|e| TestCaseError::fail(format!("restore: {e}")))?;
-                        continue 'drive;
-                    }
-                    match model.handle(&req, now, &fault) {
-                        Answer::Http { status, headers, body } => {
-                            if req.purpose() == Purpose::CreateSession && (200..300).contains(&status) {
-                                // The machine learns of this session.
-                                if let Some(last) = model.sessions.last_mut() {
-                                    last.delivered = true;
-                                }
-                            }
-                            let resp = Response::new(status).headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))).body(&body);
-                            up.handle_response(now, req.id(), resp).unwrap();
-                        }
-                        Answer::Transport(t) => up.handle_transport_error(now, req.id(), t).unwrap(),
-                    }
-                    saved = up.save();
-                    prop_assert!(!saved.contains("Bearer"));
-                    if s.cancel_at == Some(sent) {
-                        up.cancel(now);
-                    }
-                    now = now.saturating_add(Duration::from_millis(7));
-                }
-                Action::Wait { until, .. } => {
-                    prop_assert!(until > now);
-                    now = until;
-                }
-                Action::RefreshToken => up.token_refreshed(now).unwrap(),
-                Action::Done(c) => break End::Done(c),
-                Action::Failed(e) => break End::Failed(e),
-                Action::Cancelled => break End::Cancelled,
-            }
-        };
-        prop_assert!(model.violations.is_empty(), "malformed requests: {:?}", model.violations);
-        match end {
-            End::Done(c) => {
-                prop_assert_eq!(model.attachments.len(), 1, "exactly one attachment");
-                let a = &model.attachments[0];
-                prop_assert!(a.exact && a.size == s.size && a.id == c.id);
-                prop_assert_eq!(up.progress().confirmed, s.size);
-            }
-            End::Failed(e) => {
-                prop_assert!(model.attachments.len() <= 1);
-                let expected_kind = match &e {
-                    Error::RetriesExhausted { .. } | Error::SessionExpired { .. } | Error::Unauthorized => true,
-                    Error::Protocol { error: ProtocolError::NoProgress { .. }, .. } => true,
-                    // Without a status query, a 416 twice in a row cannot be resolved.
-                    Error::Status(StatusError { status: 416, .. }) => s.style.2,
-                    _ => false,
-                };
-                prop_assert!(expected_kind, "unexpected failure: {e}");
-            }
-            End::Cancelled => {
-                prop_assert!(s.cancel_at.is_some(), "nobody cancelled");
-                // Every session the machine knew of was deleted, completed or expired.
-                let t = now.as_unix_millis();
-                for (i, session) in model.sessions.iter().enumerate() {
-                    prop_assert!(
-                        !session.delivered || session.gone || t >= session.expires,
-                        "session {} left open by a cancel", i
-                    );
-                }
-            }
-        }
+        check_scenario(&s)?;
     }
 }

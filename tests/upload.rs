@@ -1073,3 +1073,70 @@ fn a_crash_during_the_single_post_is_resumed_by_a_lookup() {
         assert_eq!(model.attachments.len(), 1);
     }
 }
+
+/// Without a status query, a restored upload whose first chunk the server already kept is
+/// refused (416) once and then skipped: no new session, no byte sent twice more than once.
+#[test]
+fn a_restore_without_status_query_skips_a_chunk_the_server_kept() {
+    let (mut up, mut model) = new_upload(3 * MIB2, opts(MIB2));
+    model.style.status_refused = true;
+    let now = Timestamp::from_unix_millis(START);
+    let Action::Send(create) = up.poll(now) else {
+        panic!()
+    };
+    let Answer::Http { status, body, .. } = model.handle(&create, now, &Fault::None) else {
+        panic!()
+    };
+    up.handle_response(now, create.id(), Response::new(status).body(&body))
+        .unwrap();
+    // The first PUT is saved in flight, lands, and the process dies.
+    let Action::Send(put) = up.poll(now) else {
+        panic!()
+    };
+    let saved = up.save();
+    let _ = model.handle(&put, now, &Fault::None);
+    let file = FileInfo::new("flower.jpg", 3 * MIB2).with_fingerprint(format!("{}:1", 3 * MIB2));
+    let mut up = Upload::restore(saved.as_bytes(), target(), file, opts(MIB2)).unwrap();
+    let run = drive(&mut up, &mut model, |_, _| Fault::None, 20);
+    done(&run);
+    assert_eq!(methods(&run.log), ["GET", "PUT", "PUT", "PUT"]);
+    assert_eq!(run.log[1].status, Some(416));
+    assert_eq!(
+        puts(&run.log),
+        ["0-2097151", "2097152-4194303", "4194304-6291455"]
+    );
+    assert_eq!(up.sessions(), 1);
+}
+
+/// A session that refuses every chunk while refusing status queries is deleted, and a new
+/// one started, rather than retried for ever or left open.
+#[test]
+fn a_session_that_keeps_refusing_is_deleted_and_replaced() {
+    let (mut up, _) = new_upload(SEED_SIZE, opts(MIB2));
+    let now = Timestamp::from_unix_millis(START);
+    let Action::Send(create) = up.poll(now) else {
+        panic!()
+    };
+    let created = br#"{"uploadUrl": "https://graph.example.com/v1.0/up/1"}"#;
+    up.handle_response(now, create.id(), Response::new(200).body(created))
+        .unwrap();
+    let mut seen = Vec::new();
+    loop {
+        let Action::Send(req) = up.poll(now) else {
+            panic!("{:?}", up.poll(now))
+        };
+        seen.push(req.method().as_str());
+        let status = match req.method().as_str() {
+            "PUT" => 416,
+            "GET" => 405,
+            "DELETE" => 204,
+            _ => break,
+        };
+        up.handle_response(now, req.id(), Response::new(status))
+            .unwrap();
+        assert!(seen.len() < 40, "{seen:?}");
+    }
+    assert_eq!(seen.first(), Some(&"PUT"));
+    assert_eq!(&seen[seen.len() - 2..], ["DELETE", "POST"]);
+    assert!(seen.contains(&"GET"));
+}
