@@ -74,8 +74,10 @@
 //!   [`Request::needs_token`] is true.
 //! - Answer every request exactly once: [`Upload::handle_response`] or
 //!   [`Upload::handle_transport_error`], with the request's id.
-//! - Save [`Upload::save`] where it can survive a crash, if it wants to resume; restore with
-//!   [`Upload::restore`].
+//! - To survive a crash, write [`Upload::save`] somewhere durable after each answer, and,
+//!   for full protection against attaching a file twice, also after each poll that returned a
+//!   request, before sending it; resume with [`Upload::restore`], which asks the server where
+//!   it stands, or looks for the result when it may already exist.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
