@@ -428,7 +428,8 @@ impl Upload {
                 }
             }
             if let Some(req) = self.build(step) {
-                self.requests += 1;
+                // Saturating: a restored state may carry any count (DESIGN.md 4.6).
+                self.requests = self.requests.saturating_add(1);
                 let risky = match req.purpose {
                     Purpose::SinglePost => true,
                     Purpose::UploadChunk => req

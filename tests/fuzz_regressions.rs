@@ -159,3 +159,26 @@ fn a_huge_file_in_tiny_chunks_does_not_overflow_the_put_budget() {
     };
     assert_eq!(put.file_range().map(|r| (r.start(), r.end())), Some((0, 1)));
 }
+
+/// `restore` found: a saved state whose `requests` count is `u64::MAX` restored fine, and the
+/// first request then overflowed the counter (a panic in debug builds). The count now
+/// saturates.
+#[test]
+fn crash_restore_request_count_at_u64_max() {
+    fuzzing::restore(&hex("22011d007002016e616d01ffffffffffffffff6e6f"));
+}
+
+#[test]
+fn a_restored_request_count_at_the_maximum_saturates() {
+    let target =
+        Target::todo_task("https://graph.microsoft.com/v1.0", Owner::Me, "L", "T").unwrap();
+    let file = FileInfo::new("a.bin", 8_000_000);
+    let options = Options::default();
+    let up = Upload::new(target.clone(), file.clone(), options.clone()).unwrap();
+    let mut saved: serde_json::Value = serde_json::from_str(&up.save()).unwrap();
+    saved["requests"] = serde_json::json!(u64::MAX);
+    let mut up = Upload::restore(saved.to_string().as_bytes(), target, file, options).unwrap();
+    let now = Timestamp::from_unix_millis(1_700_000_000_000);
+    assert!(matches!(up.poll(now), Action::Send(_)));
+    assert_eq!(up.requests(), u64::MAX);
+}
