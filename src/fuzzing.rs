@@ -1652,11 +1652,7 @@ fn run_machine(kind: Kind, size: u64, options: &Options, events: &[Event]) {
                     options.clone(),
                 ) {
                     Ok(restored) => {
-                        assert_eq!(
-                            saved_value(&restored.save()),
-                            saved_after_restore(&saved, restored.chunk_size()),
-                            "restore keeps the state"
-                        );
+                        check_restored(&saved, &restored);
                         up = restored;
                         check = Checker {
                             now: check.now,
@@ -1726,34 +1722,50 @@ fn run_machine(kind: Kind, size: u64, options: &Options, events: &[Event]) {
     }
 }
 
-/// What `save` gives after restoring `saved`: the same, except that ranges are only kept
-/// with a session (without one the upload starts afresh).
-/// What a restored machine saves, given what was restored and the chunk size it runs with:
-/// without a session the ranges are the whole file; with one, a remainder that fits in one
-/// chunk means the last chunk may have been in flight, so the result may exist.
-fn saved_after_restore(saved: &str, chunk: u64) -> serde_json::Value {
-    let mut v = saved_value(saved);
-    if v["risky_since"].is_null() {
-        v["risky_since"] = v["seen"].clone();
+/// Checks that `restored`, fresh from `restore(saved)`, kept what a restore must keep: the
+/// destination, the file, the session, its ranges, the counters and the jitter generator.
+/// What the machine derives on resuming may move on: it may look for a result or start a
+/// new session at once (`restarts`, `result_may_exist`), and it has seen the saved time.
+fn check_restored(saved: &str, restored: &Upload) {
+    let want = saved_value(saved);
+    let got = saved_value(&restored.save());
+    for key in [
+        "format",
+        "version",
+        "profile",
+        "create_url",
+        "file",
+        "sessions",
+        "requests",
+        "rng",
+    ] {
+        assert_eq!(got[key], want[key], "restore changed {key}");
     }
-    if v["session"].is_null() {
-        let size = v["file"]["size"].as_u64().unwrap_or(0);
-        v["expected"] = serde_json::to_value(ExpectedRanges::whole(size)).unwrap_or_default();
+    if !want["session"].is_null() {
+        assert_eq!(
+            got["session"], want["session"],
+            "restore changed the session"
+        );
+        assert_eq!(
+            got["expected"], want["expected"],
+            "restore changed the ranges"
+        );
     } else {
-        let ranges = v["expected"].as_array().cloned().unwrap_or_default();
-        let fits = match ranges.as_slice() {
-            [] => true,
-            [r] => {
-                let start = r["start"].as_u64().unwrap_or(0);
-                r["end"].as_u64().unwrap_or(0).saturating_sub(start) <= chunk
-            }
-            _ => false,
-        };
-        if fits {
-            v["result_may_exist"] = serde_json::Value::Bool(true);
-        }
+        let size = want["file"]["size"].as_u64().unwrap_or(0);
+        assert!(got["session"].is_null(), "a session appeared on restore");
+        assert_eq!(
+            got["expected"],
+            serde_json::to_value(ExpectedRanges::whole(size)).unwrap_or_default(),
+            "without a session a restored upload starts afresh"
+        );
     }
-    v
+    let restarts = |v: &serde_json::Value| v["restarts"].as_u64().unwrap_or(0);
+    assert!(restarts(&got) >= restarts(&want), "restore undid a restart");
+    let seen = |v: &serde_json::Value| v["seen"].as_u64().unwrap_or(0);
+    assert!(
+        seen(&got) >= seen(&want),
+        "restore forgot the time it had seen"
+    );
 }
 
 fn saved_value(saved: &str) -> serde_json::Value {
@@ -1971,11 +1983,7 @@ pub fn restore(data: &[u8]) {
                 Ok(u) => u,
                 Err(e) => panic!("a state the machine saved does not restore: {e}"),
             };
-            assert_eq!(
-                saved_value(&back.save()),
-                saved_after_restore(&saved, back.chunk_size()),
-                "restore keeps the state"
-            );
+            check_restored(&saved, &back);
             if mode == 1 {
                 mutate_json(&saved, &mut inp)
             } else {
@@ -1987,10 +1995,18 @@ pub fn restore(data: &[u8]) {
     let Ok(mut up) = up else {
         return;
     };
-    // A restored machine starts afresh or asks where its session stands (PROTOCOL.md 6).
+    // A restored machine starts afresh, asks where its session stands (PROTOCOL.md 6), looks
+    // for a result that may exist (PROTOCOL.md 8), or has no restart left for a new session.
     let state = up.state();
     assert!(
-        matches!(state, State::Creating | State::Posting | State::Querying),
+        matches!(
+            state,
+            State::Creating
+                | State::Posting
+                | State::Querying
+                | State::FindingResult
+                | State::Failed
+        ),
         "restored into {state:?}"
     );
     assert!(up.in_flight().is_none());

@@ -41,7 +41,10 @@ pub enum BodyError {
 
 fn json_error(what: &'static str, e: impl fmt::Display) -> BodyError {
     let mut detail = e.to_string();
-    detail.truncate(200);
+    // serde's message may quote the server's text: cut on a character boundary.
+    if let Some((at, _)) = detail.char_indices().nth(200) {
+        detail.truncate(at);
+    }
     BodyError::Json { what, detail }
 }
 

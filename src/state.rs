@@ -118,7 +118,10 @@ impl Upload {
         }
         let s: Saved = serde_json::from_slice(saved).map_err(|e| {
             let mut m = e.to_string();
-            m.truncate(200);
+            // serde's message may quote the input: cut on a character boundary.
+            if let Some((at, _)) = m.char_indices().nth(200) {
+                m.truncate(at);
+            }
             RestoreError::Malformed(m)
         })?;
         if s.format != FORMAT {

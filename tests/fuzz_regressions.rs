@@ -182,3 +182,57 @@ fn a_restored_request_count_at_the_maximum_saturates() {
     assert!(matches!(up.poll(now), Action::Send(_)));
     assert_eq!(up.requests(), u64::MAX);
 }
+
+/// `restore` found: a saved state whose JSON error message (which quotes the input) was
+/// cut at byte 200 in the middle of a multi-byte character, a panic in `String::truncate`.
+/// The same cut was made on a server's body in `session.rs`; both now cut on a character
+/// boundary.
+#[test]
+fn crash_restore_error_message_cut_inside_a_character() {
+    fuzzing::restore(&hex(
+        "01010c0c0c0c0c00050193ff0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c
+         0c0c0c0c0c0c0c0c0c0c0c0c0cffffffffffffffff956e00",
+    ));
+}
+
+#[test]
+fn long_non_ascii_text_in_bodies_and_saved_state_gives_typed_errors() {
+    let target =
+        Target::todo_task("https://graph.microsoft.com/v1.0", Owner::Me, "L", "T").unwrap();
+    let file = FileInfo::new("a.bin", 8_000_000);
+    // serde quotes the string it did not expect; 'é' is two bytes, so with one of the two
+    // paddings byte 200 of the message splits one.
+    for pad in ["x", "xx"] {
+        let text = format!("{pad}{}", "é".repeat(150));
+        for saved in [
+            format!(r#"{{"format": 1, "x": "{text}"}}"#),
+            format!(r#"{{"format": "{text}"}}"#),
+            format!(r#"{{"{text}": 1}}"#),
+        ] {
+            let res = Upload::restore(
+                saved.as_bytes(),
+                target.clone(),
+                file.clone(),
+                Options::default(),
+            );
+            assert!(res.is_err(), "{saved}");
+        }
+        let mut up = Upload::new(target.clone(), file.clone(), Options::default()).unwrap();
+        let now = Timestamp::from_unix_millis(1_700_000_000_000);
+        let Action::Send(create) = up.poll(now) else {
+            panic!("a session first");
+        };
+        let body = format!(
+            r#"{{"uploadUrl": "https://graph.microsoft.com/v1.0/s/1", "nextExpectedRanges": "{text}"}}"#
+        );
+        up.handle_response(now, create.id(), Response::new(200).body(body.as_bytes()))
+            .unwrap();
+        assert!(
+            matches!(
+                up.poll(now),
+                Action::Failed(upload_session::Error::Protocol { .. })
+            ),
+            "a protocol error, not a panic"
+        );
+    }
+}
