@@ -383,7 +383,18 @@ pub fn attachment_id_from_location(location: &str) -> Result<String, LocationErr
     let path_end = location.find(['?', '#']).unwrap_or(location.len());
     let path = location[..path_end].trim_end_matches('/');
     let lower = path.to_ascii_lowercase();
-    let raw = match lower.rfind("/attachments") {
+    // The last `attachments` that is a whole segment: an ID may itself begin with the word.
+    let segment = lower
+        .match_indices("/attachments")
+        .map(|(i, _)| i)
+        .filter(|&i| {
+            matches!(
+                lower.as_bytes().get(i + "/attachments".len()),
+                None | Some(b'/' | b'(')
+            )
+        })
+        .last();
+    let raw = match segment {
         Some(i) => {
             let rest = &path[i + "/attachments".len()..];
             if let Some(seg) = rest.strip_prefix('/') {

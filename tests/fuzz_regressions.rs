@@ -236,3 +236,34 @@ fn long_non_ascii_text_in_bodies_and_saved_state_gives_typed_errors() {
         );
     }
 }
+
+/// `headers` found: an attachment ID that itself begins with "Attachments" (IDs are opaque)
+/// was cut at the wrong place, because the last "/attachments" in the path was taken even
+/// when it was only the start of the ID's segment. Only a whole `attachments` segment counts
+/// now.
+#[test]
+fn crash_headers_attachment_id_beginning_with_attachments() {
+    fuzzing::headers(&hex("006d2f4174746163686d656e74732800002934"));
+}
+
+#[test]
+fn an_attachment_id_may_begin_with_the_word_attachments() {
+    use upload_session::attachment_id_from_location;
+    let base = "https://graph.microsoft.com/beta/users/6f9a/todo/lists/L=/tasks/T=";
+    assert_eq!(
+        attachment_id_from_location(&format!("{base}/Attachments/AttachmentsAAMk=")).as_deref(),
+        Ok("AttachmentsAAMk=")
+    );
+    assert_eq!(
+        attachment_id_from_location(&format!("{base}/Attachments/attachments%2Fx")).as_deref(),
+        Ok("attachments/x")
+    );
+    assert_eq!(
+        attachment_id_from_location(
+            "https://outlook.office.com/api/v2.0/Me/Messages('m')/Attachments('Attachments1')"
+        )
+        .as_deref(),
+        Ok("Attachments1")
+    );
+    assert!(attachment_id_from_location(&format!("{base}/Attachments/")).is_err());
+}
