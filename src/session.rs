@@ -383,17 +383,23 @@ pub fn attachment_id_from_location(location: &str) -> Result<String, LocationErr
     let path_end = location.find(['?', '#']).unwrap_or(location.len());
     let path = location[..path_end].trim_end_matches('/');
     let lower = path.to_ascii_lowercase();
-    // The last `attachments` that is a whole segment: an ID may itself begin with the word.
+    // The last `attachments` segment with an ID after it: an ID may itself be or begin with
+    // the word. A path that ends in the segment has no ID.
     let segment = lower
         .match_indices("/attachments")
         .map(|(i, _)| i)
         .filter(|&i| {
             matches!(
                 lower.as_bytes().get(i + "/attachments".len()),
-                None | Some(b'/' | b'(')
+                Some(b'/' | b'(')
             )
         })
-        .last();
+        .last()
+        .or_else(|| {
+            lower
+                .ends_with("/attachments")
+                .then(|| lower.len() - "/attachments".len())
+        });
     let raw = match segment {
         Some(i) => {
             let rest = &path[i + "/attachments".len()..];

@@ -246,6 +246,13 @@ fn crash_headers_attachment_id_beginning_with_attachments() {
     fuzzing::headers(&hex("006d2f4174746163686d656e74732800002934"));
 }
 
+/// `headers` found, after that fix: an ID that is exactly "Attachments" now read as a path
+/// ending in the segment, without an ID. The segment must have something after it.
+#[test]
+fn crash_headers_attachment_id_that_is_the_word_attachments() {
+    fuzzing::headers(&hex("0073284174746163686d656e7473"));
+}
+
 #[test]
 fn an_attachment_id_may_begin_with_the_word_attachments() {
     use upload_session::attachment_id_from_location;
@@ -265,5 +272,10 @@ fn an_attachment_id_may_begin_with_the_word_attachments() {
         .as_deref(),
         Ok("Attachments1")
     );
+    assert_eq!(
+        attachment_id_from_location("https://h/ATTACHMENTS/Attachments#frag").as_deref(),
+        Ok("Attachments")
+    );
     assert!(attachment_id_from_location(&format!("{base}/Attachments/")).is_err());
+    assert!(attachment_id_from_location(&format!("{base}/Attachments")).is_err());
 }
