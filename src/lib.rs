@@ -117,6 +117,7 @@ pub use time::{parse_http_date, parse_rfc3339, DateError, Timestamp};
 pub use url::{Redacted, UrlError};
 
 /// Harness functions for fuzzers and property tests: each takes raw input and checks the
-/// crate's invariants, panicking only when one is broken.
+/// crate's invariants, panicking only when one is broken. Only with the `fuzzing` feature.
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
