@@ -9,8 +9,10 @@ use crate::session::{BodyError, GraphError, LocationError};
 use crate::url::{Redacted, UrlError};
 
 /// Why an upload failed ([`Action::Failed`](crate::Action::Failed)). Failure is final: the
-/// machine answers the same error to every later poll.
+/// machine answers the same error to every later poll; a state saved then restores into a
+/// machine that goes on from where this one stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The server's answer broke the protocol.
     #[error("the server's answer to the {purpose} broke the protocol: {error}")]
@@ -32,6 +34,20 @@ pub enum Error {
         attempts: u32,
         /// The last failure.
         last: Failure,
+    },
+    /// The server asked to wait (`Retry-After`) longer than what is left of the retry
+    /// policy's `max_total` for the failure streak (docs/protocol.md §9): waiting less is not
+    /// allowed, and waiting that long is not wanted.
+    #[error("the server asked to wait {:.3} s before the next {purpose} (Retry-After), more than the {:.3} s left of the {} s the retry policy allows a failure streak", .asked.as_secs_f64(), .left.as_secs_f64(), .max_total.as_secs())]
+    RetryAfterTooLong {
+        /// Which request.
+        purpose: Purpose,
+        /// How long the server asked for.
+        asked: std::time::Duration,
+        /// What was left of the policy's time for the streak.
+        left: std::time::Duration,
+        /// The policy's limit for a whole streak.
+        max_total: std::time::Duration,
     },
     /// The session expired or vanished and no new one may be created (the restart budget is
     /// spent or the caller allowed none).
@@ -63,8 +79,9 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// An answer that breaks the protocol (PROTOCOL.md 2-5).
+/// An answer that breaks the protocol (docs/protocol.md §2-§5).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProtocolError {
     /// A JSON body was malformed or out of range.
     #[error(transparent)]
@@ -78,18 +95,18 @@ pub enum ProtocolError {
     /// A completed upload named no result: no usable `Location`, no `id` in the body.
     #[error("the upload completed but the answer names no result: {0}")]
     NoResult(LocationError),
-    /// The server keeps answering without the upload advancing.
-    #[error("the server answered {requests} chunk uploads in this session without the upload advancing enough; giving up rather than looping")]
+    /// The server keeps answering chunks without holding more bytes than before.
+    #[error("the server answered {answers} chunk uploads in a row without holding more bytes than before; giving up rather than looping")]
     NoProgress {
-        /// Chunk uploads sent in the session.
-        requests: u64,
+        /// Chunk answers in a row that added no bytes.
+        answers: u32,
     },
     /// A status answer that makes no sense for the request, e.g. 204 to a PUT.
     #[error("unexpected status {0}")]
     UnexpectedStatus(u16),
 }
 
-/// The server refused a request (PROTOCOL.md 9: other 4xx, and 5xx beyond the retry policy's
+/// The server refused a request (docs/protocol.md §9: other 4xx, and 5xx beyond the retry policy's
 /// reach). Carries Graph's error code, the most detailed one understood, never a decision
 /// made on its message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -120,6 +137,7 @@ fn message_text(g: &GraphError) -> String {
 
 /// Options or arguments that cannot work: nothing was sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The base URL is not an absolute http(s) URL.
     #[error("Graph base URL: {0}")]
@@ -195,6 +213,7 @@ fn in_flight_text(r: Option<RequestId>) -> String {
 
 /// Saved state that cannot be restored. Nothing was sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RestoreError {
     /// Not JSON of the saved-state shape.
     #[error("the saved state is not valid: {0}")]

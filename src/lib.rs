@@ -23,7 +23,7 @@
 //! // A 5 MB file in 2 MiB chunks to a task of the signed-in user.
 //! let target = Target::todo_task("https://graph.microsoft.com/v1.0", Owner::Me, "list=", "task=")?;
 //! let file = FileInfo::new("report.pdf", 5_000_000);
-//! let options = Options { chunk_size: Some(2 * 1024 * 1024), ..Options::default() };
+//! let options = Options::default().with_chunk_size(2 * 1024 * 1024);
 //! let mut upload = Upload::new(target, file, options)?;
 //!
 //! // The fake server: a session, then `nextExpectedRanges` after each PUT, 201 at the end.
@@ -60,6 +60,7 @@
 //!         Action::Done(done) => break done,
 //!         Action::Failed(e) => return Err(e.into()),
 //!         Action::Cancelled => unreachable!("nobody cancelled"),
+//!         other => unreachable!("this version's actions are all handled: {other:?}"),
 //!     }
 //! };
 //! assert_eq!(completion.id, "AAMk=");
@@ -74,19 +75,30 @@
 //!   [`Request::needs_token`] is true.
 //! - Answer every request exactly once: [`Upload::handle_response`] or
 //!   [`Upload::handle_transport_error`], with the request's id.
-//! - To survive a crash, write [`Upload::save`] somewhere durable after each answer, and,
-//!   for full protection against attaching a file twice, also after each poll that returned a
-//!   request, before sending it; resume with [`Upload::restore`], which asks the server where
-//!   it stands, or looks for the result when it may already exist.
+//! - Pass every answer's headers, `Date` included: the machine reads the server's clock from it
+//!   (expiry, `Retry-After` dates and the look-up for a lost result compare server times with
+//!   server times, `docs/protocol.md §10`).
+//! - To survive a crash, write [`Upload::save`] somewhere durable after each answer and, when
+//!   [`Request::save_before_sending`] says so, before sending the request: it may create the
+//!   result, and a restored machine must know to look for it rather than send it twice.
+//!   Resume with [`Upload::restore`], which asks the server where the session stands, looks for
+//!   a result that may exist, or returns the saved outcome of an upload that already ended.
+//!
+//! The protocol facts the crate relies on, each with its source, are in `docs/protocol.md`
+//! in the repository and the package; the code cites its sections as `docs/protocol.md §N`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-#![warn(unreachable_pub)]
+// The parsers' window (`fuzzing`) makes a few leaf items public only with that feature.
+#![cfg_attr(feature = "fuzzing", warn(unreachable_pub))]
 
+mod answer;
 mod error;
 #[cfg(feature = "http")]
 mod interop;
 mod machine;
+mod options;
+mod phase;
 mod ranges;
 mod request;
 mod response;
@@ -100,20 +112,19 @@ mod url;
 pub use error::{
     CallerError, ConfigError, Error, Failure, ProtocolError, RestoreError, StatusError,
 };
-pub use machine::{FileInfo, Options, Progress, State, Upload};
-pub use ranges::{
-    next_chunk, parse_range, ByteRange, ContentRange, ExpectedRanges, RangeError, MAX_RANGES,
-};
+pub use machine::{Upload, LOOKUP_TOLERANCE, MAX_LOOKUP_PAGES, MAX_STALLS};
+pub use options::{FileInfo, Options, Progress, State};
+pub use ranges::{ByteRange, ContentRange, ExpectedRanges, RangeError};
 pub use request::{
     base64_len, Action, Base64Encoder, Body, Completion, HeaderValue, Method, Purpose, Request,
     RequestId, WaitReason,
 };
 pub use response::{Response, TransportError};
-pub use retry::{parse_retry_after, RetryPolicy, Rng};
-pub use session::{attachment_id_from_location, BodyError, GraphError, LocationError};
+pub use retry::{RetryPolicy, Rng};
+pub use session::{BodyError, GraphError, LocationError};
 pub use state::STATE_VERSION;
 pub use target::{CompletionRule, CreateBody, Owner, Profile, PutUrl, SessionAuth, Target};
-pub use time::{parse_http_date, parse_rfc3339, DateError, Timestamp};
+pub use time::{DateError, Timestamp};
 pub use url::{Redacted, UrlError};
 
 /// Harness functions for fuzzers and property tests: each takes raw input and checks the

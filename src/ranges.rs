@@ -506,4 +506,62 @@ mod tests {
         };
         assert!(overlapping.validate(10).is_err());
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            #[test]
+            fn every_valid_range_form_means_what_the_protocol_says(size in 1u64..u64::MAX, a in any::<u64>(), b in any::<u64>()) {
+                let start = a % size;
+                let last = start + b % (size - start);
+                prop_assert_eq!(parse_range(&format!("{start}-{last}"), size), Ok(ByteRange::new(start, last + 1).unwrap()));
+                prop_assert_eq!(parse_range(&format!("{start}"), size), Ok(ByteRange::new(start, size).unwrap()));
+                prop_assert_eq!(parse_range(&format!("{start}-"), size), Ok(ByteRange::new(start, size).unwrap()));
+                if last > start {
+                    let reversed = parse_range(&format!("{last}-{start}"), size);
+                    prop_assert!(matches!(reversed, Err(RangeError::Reversed(_))));
+                }
+            }
+
+            #[test]
+            fn range_parsing_never_panics_and_accepts_only_what_fits(s in "\\PC{0,24}", size in 0u64..1_000_000) {
+                if let Ok(r) = parse_range(&s, size) {
+                    prop_assert!(r.start() < r.end() && r.end() <= size);
+                    prop_assert!(s.trim_matches([' ', '\t']).bytes().all(|c| c.is_ascii_digit() || c == b'-'));
+                }
+            }
+
+            #[test]
+            fn any_order_of_ranges_gives_the_same_sorted_disjoint_set(
+                mut spans in prop::collection::vec((0u64..10_000, 1u64..500), 1..40),
+                seed in any::<u64>(),
+            ) {
+                let size = 20_000;
+                let entries: Vec<String> = spans.iter().map(|(s, l)| format!("{s}-{}", s + l - 1)).collect();
+                let mut a = ExpectedRanges::default();
+                a.parse_all(entries.iter().map(String::as_str), size).unwrap();
+                // Shuffle deterministically and parse again.
+                let mut rng = crate::retry::Rng::new(seed);
+                for i in (1..spans.len()).rev() {
+                    spans.swap(i, rng.below(i as u64 + 1) as usize);
+                }
+                let shuffled: Vec<String> = spans.iter().map(|(s, l)| format!("{s}-{}", s + l - 1)).collect();
+                let mut b = ExpectedRanges::default();
+                b.parse_all(shuffled.iter().map(String::as_str), size).unwrap();
+                prop_assert_eq!(&a, &b);
+                prop_assert!(a.validate(size).is_ok());
+                // Every byte of every entry is covered, and nothing else.
+                let covered = |x: u64| a.as_slice().iter().any(|r| r.start() <= x && x < r.end());
+                for (s, l) in &spans {
+                    prop_assert!(covered(*s) && covered(s + l - 1));
+                }
+                let total: u64 = a.as_slice().iter().map(|r| r.len()).sum();
+                prop_assert_eq!(total, a.missing_bytes());
+            }
+        }
+    }
 }

@@ -56,18 +56,18 @@ impl Method {
 /// Why a request is sent: what a log line or a progress display calls it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Purpose {
-    /// `POST .../createUploadSession` (PROTOCOL.md 2).
+    /// `POST .../createUploadSession` (docs/protocol.md §2).
     CreateSession,
-    /// `PUT` of one chunk (PROTOCOL.md 3).
+    /// `PUT` of one chunk (docs/protocol.md §3).
     UploadChunk,
-    /// `GET {uploadUrl}`: where does the session stand (PROTOCOL.md 6).
+    /// `GET {uploadUrl}`: where does the session stand (docs/protocol.md §6).
     QueryStatus,
     /// `GET` of the attachments listing, looking for a result whose answer was lost
-    /// (PROTOCOL.md 8).
+    /// (docs/protocol.md §8).
     FindResult,
-    /// The single POST of a small file (PROTOCOL.md 7).
+    /// The single POST of a small file (docs/protocol.md §7).
     SinglePost,
-    /// `DELETE {uploadUrl}` (PROTOCOL.md 6).
+    /// `DELETE {uploadUrl}` (docs/protocol.md §6).
     Cancel,
 }
 
@@ -93,9 +93,9 @@ pub enum Body {
     Json(String),
     /// These bytes of the file, sent as `application/octet-stream`. The driver reads exactly
     /// this range and sends it with the given `Content-Length`, uncompressed and not chunked
-    /// (PROTOCOL.md 9).
+    /// (docs/protocol.md §9).
     FileRange(ByteRange),
-    /// A JSON document that embeds the file base64-encoded (the single POST, PROTOCOL.md 7):
+    /// A JSON document that embeds the file base64-encoded (the single POST, docs/protocol.md §7):
     /// `prefix`, then the base64 of `range` (absent for a 0-byte file), then `suffix`.
     /// [`Base64Encoder`] streams the middle part without holding the file in memory.
     JsonWithBase64File {
@@ -190,6 +190,8 @@ pub struct Request {
     pub(crate) needs_token: bool,
     pub(crate) body: Body,
     pub(crate) total: u64,
+    /// The request may create the result (docs/protocol.md §11).
+    pub(crate) write_ahead: bool,
 }
 
 impl Request {
@@ -208,7 +210,7 @@ impl Request {
         self.method
     }
 
-    /// The URL, to be used exactly as given (PROTOCOL.md 2: `uploadUrl` is opaque). It may
+    /// The URL, to be used exactly as given (docs/protocol.md §2: `uploadUrl` is opaque). It may
     /// carry credentials in its query: print [`Request::redacted_url`] instead.
     pub fn url(&self) -> &str {
         &self.url
@@ -221,9 +223,18 @@ impl Request {
 
     /// Whether the driver must add `Authorization: Bearer {token}`. True only for URLs on
     /// the Graph base URL's origin, and only when the target's rule asks for it
-    /// (PROTOCOL.md 8, 9). When false the driver must send no `Authorization` header.
+    /// (docs/protocol.md §8, 9). When false the driver must send no `Authorization` header.
     pub fn needs_token(&self) -> bool {
         self.needs_token
+    }
+
+    /// Whether the driver must write [`Upload::save`](crate::Upload::save) somewhere durable
+    /// *before* sending this request: it may create the result (a single POST, or a PUT
+    /// covering every byte the server still misses), so a crash while it is in flight must
+    /// leave a state that knows to look for that result rather than send it again
+    /// (docs/protocol.md §11). Save after every answer too.
+    pub fn save_before_sending(&self) -> bool {
+        self.write_ahead
     }
 
     /// The body.
@@ -267,7 +278,7 @@ impl Request {
         }
     }
 
-    /// The `Content-Range` of a PUT: `bytes S-E/T`, end inclusive (PROTOCOL.md 3).
+    /// The `Content-Range` of a PUT: `bytes S-E/T`, end inclusive (docs/protocol.md §3).
     pub fn content_range(&self) -> Option<ContentRange> {
         self.file_range().map(|range| ContentRange {
             range,
@@ -306,10 +317,11 @@ impl fmt::Debug for Request {
 
 /// Why the machine asks to wait.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub enum WaitReason {
-    /// The server asked for it with `Retry-After` (PROTOCOL.md 9).
+    /// The server asked for it with `Retry-After` (docs/protocol.md §9).
     RetryAfter,
-    /// Exponential backoff after a transient failure (PROTOCOL.md 9).
+    /// Exponential backoff after a transient failure (docs/protocol.md §9).
     Backoff,
 }
 
@@ -323,17 +335,19 @@ pub struct Completion {
     /// The file's size.
     pub size: u64,
     /// True when the answer to the final request was lost and the result was found by
-    /// listing the attachments (PROTOCOL.md 8).
+    /// listing the attachments (docs/protocol.md §8).
     pub found_by_lookup: bool,
 }
 
 /// What the driver must do next. Returned by [`Upload::poll`](crate::Upload::poll); polling
 /// again without new input returns the same action.
 #[must_use]
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Send this request, then feed its answer (or its failure) back with its id. Until then,
-    /// polling returns the same request: it is still the one in flight.
+    /// polling returns the same request: it is still the one in flight. Save the state first
+    /// when [`Request::save_before_sending`] says so.
     Send(Request),
     /// Send nothing before `until`; then poll again. Waking up early is harmless.
     Wait {
@@ -479,6 +493,7 @@ mod tests {
             needs_token: true,
             body: Body::FileRange(ByteRange::new(0, 2_097_152).unwrap()),
             total: 3_483_322,
+            write_ahead: false,
         };
         let h: Vec<(String, String)> = req
             .headers()

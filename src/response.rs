@@ -4,13 +4,15 @@
 use std::fmt;
 
 /// An HTTP answer, borrowed from the driver's buffers. Only the headers the machine reads
-/// are kept (`Location` and `Retry-After`); [`Response::header`] ignores the others, so a
-/// driver can pass every header it received.
+/// are kept (`Location`, `Retry-After` and `Date`); [`Response::header`] ignores the others,
+/// so a driver can pass every header it received. Pass `Date`: it is how the machine knows the
+/// server's clock (docs/protocol.md §10).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Response<'a> {
     status: u16,
     location: Option<&'a str>,
     retry_after: Option<&'a str>,
+    date: Option<&'a str>,
     body: &'a [u8],
 }
 
@@ -21,11 +23,12 @@ impl<'a> Response<'a> {
             status,
             location: None,
             retry_after: None,
+            date: None,
             body: &[],
         }
     }
 
-    /// Adds a header. Names match in any casing (HTTP/2 lowercases them, PROTOCOL.md 8); the
+    /// Adds a header. Names match in any casing (HTTP/2 lowercases them, docs/protocol.md §8); the
     /// first of a repeated header wins; headers the machine does not read are ignored.
     pub fn header(mut self, name: &str, value: &'a str) -> Self {
         let value = value.trim();
@@ -33,6 +36,8 @@ impl<'a> Response<'a> {
             self.location.get_or_insert(value);
         } else if name.eq_ignore_ascii_case("retry-after") {
             self.retry_after.get_or_insert(value);
+        } else if name.eq_ignore_ascii_case("date") {
+            self.date.get_or_insert(value);
         }
         self
     }
@@ -69,6 +74,11 @@ impl<'a> Response<'a> {
         self.retry_after
     }
 
+    /// The `Date` header: the server's clock when it answered.
+    pub fn date(&self) -> Option<&'a str> {
+        self.date
+    }
+
     /// The body bytes.
     pub fn body_bytes(&self) -> &'a [u8] {
         self.body
@@ -81,13 +91,14 @@ impl fmt::Debug for Response<'_> {
             .field("status", &self.status)
             .field("location", &self.location.map(crate::url::Redacted::new))
             .field("retry_after", &self.retry_after)
+            .field("date", &self.date)
             .field("body_len", &self.body.len())
             .finish()
     }
 }
 
 /// A request that got no HTTP answer. The kind tells the machine whether the request may have
-/// reached the server (PROTOCOL.md 9: after an unknown outcome, ask before sending more).
+/// reached the server (docs/protocol.md §9: after an unknown outcome, ask before sending more).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum TransportError {
     /// Nothing was sent: DNS failure, connection refused, TLS handshake failure. Safe to
@@ -127,7 +138,9 @@ mod tests {
             ("LOCATION", " https://g/Attachments/a "),
             ("location", "https://second"),
             ("Retry-After", "2.128"),
+            ("date", "Sun, 06 Nov 1994 08:49:37 GMT"),
         ]);
+        assert_eq!(r.date(), Some("Sun, 06 Nov 1994 08:49:37 GMT"));
         assert_eq!(r.location(), Some("https://g/Attachments/a"));
         assert_eq!(r.retry_after(), Some("2.128"));
         assert_eq!(r.body_bytes(), b"");

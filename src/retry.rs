@@ -1,4 +1,4 @@
-//! Backoff with jitter and `Retry-After` (PROTOCOL.md 9). Pure functions and a seeded
+//! Backoff with jitter and `Retry-After` (docs/protocol.md §9). Pure functions and a seeded
 //! generator; knows nothing of Graph.
 
 use std::time::Duration;
@@ -10,8 +10,10 @@ use crate::time::{parse_http_date, Timestamp};
 /// How transient failures (408, 429, 500, 502, 503, 504, transport errors) are retried.
 ///
 /// The defaults are the Graph SDK design's: 3 s initial interval, at most 180 s per wait,
-/// 1,800 s in all, 10 attempts (PROTOCOL.md 9). A failure streak ends at the first answer that
-/// is not a transient failure; limits apply to one streak.
+/// 1,800 s in all, 10 attempts (docs/protocol.md §9). A failure streak belongs to a unit of
+/// progress (creating the session, the bytes of the file, the single POST): it ends only when
+/// that unit advances (the server holds more bytes than before, the session exists, the
+/// upload completes), not on any answer; limits apply to one streak (docs/protocol.md §11).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryPolicy {
     /// The first backoff interval; each further failure doubles it.
@@ -92,7 +94,7 @@ impl Rng {
     }
 }
 
-/// How long a `Retry-After` value asks to wait, seen at `now` (PROTOCOL.md 9): delta-seconds,
+/// How long a `Retry-After` value asks to wait, seen at `now` (docs/protocol.md §9): delta-seconds,
 /// possibly fractional (`2.128`, rounded up to the millisecond), or an HTTP-date (a date in the
 /// past asks for no wait). `None` for anything else, which the caller treats as no header.
 pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
@@ -118,8 +120,9 @@ fn parse_seconds(v: &str) -> Option<Duration> {
     if !frac.bytes().all(|b| b.is_ascii_digit()) || (v.contains('.') && frac.is_empty()) {
         return None;
     }
-    // More than a year is not a retry hint; such a header is ignored rather than obeyed.
-    let secs: u64 = int.parse().ok().filter(|s| *s <= 366 * 86_400)?;
+    // However large, the server's word stands: an overlong wait ends the upload with an error
+    // that names it, rather than being cut short (docs/protocol.md §9).
+    let secs: u64 = int.parse().unwrap_or(u64::MAX);
     let mut millis = 0u64;
     let mut scale = 100;
     let mut round_up = false;
@@ -136,6 +139,75 @@ fn parse_seconds(v: &str) -> Option<Duration> {
         millis += 1;
     }
     Some(Duration::from_secs(secs) + Duration::from_millis(millis))
+}
+
+/// One failure streak (docs/protocol.md §11): its failed tries, when it began, and the last
+/// wait, so that waits never shrink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Streak {
+    failures: u32,
+    started: Timestamp,
+    last_wait: Duration,
+}
+
+/// Why a streak ends the upload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StreakEnd {
+    /// `max_attempts` tries failed.
+    Attempts(u32),
+    /// The next try would come after `max_total`: `asked` is the server's `Retry-After` when
+    /// that is what reached past the limit.
+    Total {
+        failures: u32,
+        asked: Option<Duration>,
+        /// What was left of `max_total` when the failure came.
+        left: Duration,
+    },
+}
+
+impl Streak {
+    /// A streak whose first failure happens at `now`.
+    pub(crate) fn new(now: Timestamp) -> Self {
+        Streak {
+            failures: 0,
+            started: now,
+            last_wait: Duration::ZERO,
+        }
+    }
+
+    /// Counts a failure at `now` and gives the wait before the next try: the backoff (none
+    /// for a first failure when `retry_at_once`), never less than the server's `retry_after`
+    /// nor than the wait before. `Err` when the policy's tries or time are spent.
+    pub(crate) fn fail(
+        &mut self,
+        policy: &RetryPolicy,
+        rng: &mut Rng,
+        now: Timestamp,
+        retry_after: Option<Duration>,
+        retry_at_once: bool,
+    ) -> Result<Duration, StreakEnd> {
+        self.failures = self.failures.saturating_add(1);
+        if self.failures >= policy.max_attempts {
+            return Err(StreakEnd::Attempts(self.failures));
+        }
+        let backoff = if retry_at_once && self.failures == 1 {
+            Duration::ZERO
+        } else {
+            policy.backoff(self.failures, rng)
+        };
+        let asked = retry_after.unwrap_or(Duration::ZERO);
+        let wait = backoff.max(asked).max(self.last_wait);
+        let spent = now.saturating_duration_since(self.started);
+        if spent.saturating_add(wait) > policy.max_total {
+            return Err(StreakEnd::Total {
+                failures: self.failures,
+                asked: retry_after.filter(|a| spent.saturating_add(*a) > policy.max_total),
+                left: policy.max_total.saturating_sub(spent),
+            });
+        }
+        self.last_wait = wait;
+        Ok(wait)
+    }
 }
 
 #[cfg(test)]
@@ -162,6 +234,15 @@ mod tests {
             Some(Duration::from_millis(1))
         );
         assert_eq!(parse_retry_after("0", now), Some(Duration::ZERO));
+        // A long wait is the server's word: kept whole, never shortened.
+        assert_eq!(
+            parse_retry_after("40000000", now),
+            Some(Duration::from_secs(40_000_000))
+        );
+        assert_eq!(
+            parse_retry_after("99999999999999999999", now),
+            Some(Duration::from_secs(u64::MAX))
+        );
         for bad in [
             "",
             "-1",
@@ -170,8 +251,6 @@ mod tests {
             "1e3",
             "abc",
             "1.2.3",
-            "99999999999999999999",
-            "40000000",
         ] {
             assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
         }

@@ -1,22 +1,29 @@
-//! Saved state (PROTOCOL.md 6: resume after the process died): what is written, and how a
-//! restored state is checked before it is trusted. A state never holds the token; it does hold
-//! the `uploadUrl`, which for pre-authenticated targets is itself a credential, so drivers must
-//! keep the file private.
+//! Saved state (docs/protocol.md §6: resume after the process died): the machine's phase as
+//! versioned JSON, and a restored snapshot checked before it is trusted. No decisions: what a
+//! restored upload does next is `machine.rs`'s. A state never holds the token; it does hold
+//! the `uploadUrl`, which for pre-authenticated targets is itself a credential, so drivers
+//! must keep the file private.
 
 use serde::{Deserialize, Serialize};
 
+use crate::answer::check_upload_url;
 use crate::error::RestoreError;
-use crate::machine::{check_upload_url, FileInfo, Options, Upload};
+use crate::machine::{Phase, Upload};
+use crate::options::{FileInfo, Options};
+use crate::phase::{AfterDelete, AfterLookup, Blind, Lookup, Resume, Session, StatusQuery};
 use crate::ranges::ExpectedRanges;
+use crate::request::Completion;
 use crate::retry::Rng;
-use crate::time::Timestamp;
+use crate::target::Target;
+use crate::time::{SentAt, Timestamp};
 use crate::url::Redacted;
-use crate::Target;
 
 /// Written into every saved state, so that a file of another kind is refused early.
 const FORMAT: &str = "upload-session";
 /// The saved-state version this crate writes and reads.
-pub const STATE_VERSION: u32 = 1;
+pub const STATE_VERSION: u32 = 2;
+/// Upper bound on a saved state's size: a real one is about a kilobyte.
+const MAX_STATE_BYTES: usize = 1 << 20;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,22 +33,11 @@ struct Saved {
     profile: String,
     create_url: String,
     file: SavedFile,
-    session: Option<SavedSession>,
-    expected: ExpectedRanges,
+    phase: SavedPhase,
     sessions: u32,
     restarts: u32,
     requests: u64,
     rng: Rng,
-    /// The result may already exist (a single POST or the last chunk was sent and its answer
-    /// is unknown): the restored machine looks for it before sending anything again.
-    #[serde(default)]
-    result_may_exist: bool,
-    /// When the first request that may have created the result was sent, if one was.
-    #[serde(default)]
-    risky_since: Option<Timestamp>,
-    /// The latest time the machine had seen: any request sent after the save is later.
-    #[serde(default)]
-    seen: Timestamp,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -52,46 +48,125 @@ struct SavedFile {
     fingerprint: String,
 }
 
+/// Where the upload stood. Terminal outcomes are kept: a finished upload restores finished.
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SavedSession {
-    upload_url: String,
-    expires: Option<Timestamp>,
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum SavedPhase {
+    /// Nothing sent that a restore must know of.
+    Start,
+    /// A session is open.
+    Session {
+        upload_url: String,
+        /// The server's `expirationDateTime`, on its clock; none once the session outlived it.
+        expires: Option<Timestamp>,
+        expected: ExpectedRanges,
+        since: SentAt,
+        /// A request that may have completed the upload was sent then.
+        result_may_exist_since: Option<SentAt>,
+        status_query_refused: bool,
+        cancelling: bool,
+    },
+    /// No session, and the result may exist: look for it before sending again.
+    Lookup {
+        since: SentAt,
+        then: SavedThen,
+    },
+    Done {
+        id: String,
+        location: Option<String>,
+        found_by_lookup: bool,
+    },
+    Cancelled,
 }
 
-/// Upper bound on a saved state's size: a real one is about a kilobyte.
-const MAX_STATE_BYTES: usize = 1 << 20;
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum SavedThen {
+    NewSession,
+    Repost,
+    Fail,
+}
+
+/// A checked snapshot, for the machine to go on from.
+pub(crate) enum Restored {
+    /// Not over: the data to resume, and whether a cancel was under way.
+    Live(Resume, bool),
+    Done(Completion),
+    Cancelled,
+}
+
+fn saved_session(s: &Session, cancelling: bool) -> SavedPhase {
+    SavedPhase::Session {
+        upload_url: s.upload_url.to_string(),
+        expires: s.expiry.hint(),
+        expected: s.expected.clone(),
+        since: s.since,
+        result_may_exist_since: s.may_exist_since(),
+        status_query_refused: matches!(s.query, StatusQuery::Refused(_)),
+        cancelling,
+    }
+}
+
+fn saved_lookup(l: &Lookup) -> SavedPhase {
+    SavedPhase::Lookup {
+        since: l.since,
+        then: match l.then {
+            AfterLookup::NewSession => SavedThen::NewSession,
+            AfterLookup::Repost => SavedThen::Repost,
+            AfterLookup::Fail => SavedThen::Fail,
+        },
+    }
+}
+
+fn saved_phase(phase: &Phase) -> SavedPhase {
+    match phase {
+        Phase::Creating | Phase::Posting(None) | Phase::Failed(_, Resume::Afresh) => {
+            SavedPhase::Start
+        }
+        // The POST may have created the result: a restore looks first (docs/protocol.md §11).
+        Phase::Posting(Some(since)) => SavedPhase::Lookup {
+            since: *since,
+            then: SavedThen::Repost,
+        },
+        Phase::Uploading(s) | Phase::Querying(s) => saved_session(s, false),
+        Phase::Failed(_, Resume::Session(s)) => saved_session(s, false),
+        Phase::Cancelling(s, then) => saved_session(s, *then == AfterDelete::Cancelled),
+        Phase::Finding(l) | Phase::Failed(_, Resume::Lookup(l)) => saved_lookup(l),
+        Phase::Done(c) => SavedPhase::Done {
+            id: c.id.clone(),
+            location: c.location.clone(),
+            found_by_lookup: c.found_by_lookup,
+        },
+        Phase::Cancelled => SavedPhase::Cancelled,
+    }
+}
 
 impl Upload {
-    /// The state as versioned JSON, to write after each acknowledged chunk, and (for full
-    /// protection against duplicates) after each poll that returned a request, before sending
-    /// it: a state saved with a request in flight makes the restored machine look for that
-    /// request's result before repeating it (PROTOCOL.md 8). It holds the
-    /// session's `uploadUrl`, the ranges the server last said it expects, the file's size, name
-    /// and fingerprint, and counters; never a token (the machine never has one).
+    /// The state as versioned JSON. Write it where [`Request::save_before_sending`] asks
+    /// (before a request that may create the result), and after every answer: a restore then
+    /// never repeats a request whose result may exist without looking for it first
+    /// (docs/protocol.md §11). A finished or cancelled upload saves as such and restores as
+    /// such, sending nothing. Holds the session's `uploadUrl`, the ranges the server last
+    /// said it expects, the file's size, name and fingerprint, and counters; never a token (the
+    /// machine never has one).
+    ///
+    /// [`Request::save_before_sending`]: crate::Request::save_before_sending
     pub fn save(&self) -> String {
         let saved = Saved {
             format: FORMAT.to_owned(),
             version: STATE_VERSION,
-            profile: self.target.profile().name.to_owned(),
-            create_url: self.target.create_url().to_owned(),
+            profile: self.target().profile().name.to_owned(),
+            create_url: self.target().create_url().to_owned(),
             file: SavedFile {
-                name: self.file.name.clone(),
-                size: self.file.size,
-                fingerprint: self.file.fingerprint.clone(),
+                name: self.file().name.clone(),
+                size: self.file().size,
+                fingerprint: self.file().fingerprint.clone(),
             },
-            session: self.session.as_ref().map(|s| SavedSession {
-                upload_url: s.upload_url.to_string(),
-                expires: s.expires,
-            }),
-            expected: self.expected.clone(),
-            sessions: self.sessions,
-            restarts: self.restarts,
-            requests: self.requests,
-            rng: self.rng.clone(),
-            result_may_exist: self.result_may_exist(),
-            risky_since: self.risky_since,
-            seen: self.last_seen(),
+            phase: saved_phase(&self.phase),
+            sessions: self.budget.sessions,
+            restarts: self.budget.restarts,
+            requests: self.budget.requests,
+            rng: self.budget.rng.clone(),
         };
         // Serialising plain strings and numbers cannot fail.
         serde_json::to_string(&saved).unwrap_or_default()
@@ -101,8 +176,9 @@ impl Upload {
     ///
     /// The state is checked, not trusted: another format or version, another destination,
     /// another file (size, name or fingerprint), an unusable `uploadUrl`, or ranges outside the
-    /// file are typed errors. With a session, the first request asks the server where it
-    /// stands (PROTOCOL.md 6); without one, the upload starts afresh. `options` are the
+    /// file are typed errors. An open session is asked where it stands before anything is
+    /// sent (docs/protocol.md §6); a result that may exist is looked for first; a finished or
+    /// cancelled upload stays so; a failed one goes on from where it failed. `options` are the
     /// caller's current ones (a new chunk size is fine: the server's ranges rule).
     pub fn restore(
         saved: &[u8],
@@ -110,88 +186,166 @@ impl Upload {
         file: FileInfo,
         options: Options,
     ) -> Result<Upload, RestoreError> {
-        if saved.len() > MAX_STATE_BYTES {
-            return Err(RestoreError::Malformed(format!(
-                "{} bytes is larger than any saved state",
-                saved.len()
-            )));
-        }
-        let s: Saved = serde_json::from_slice(saved).map_err(|e| {
-            let mut m = e.to_string();
-            // serde's message may quote the input: cut on a character boundary.
-            if let Some((at, _)) = m.char_indices().nth(200) {
-                m.truncate(at);
-            }
-            RestoreError::Malformed(m)
-        })?;
-        if s.format != FORMAT {
-            return Err(RestoreError::Malformed(format!(
-                "format {:?} is not {FORMAT:?}",
-                s.format.chars().take(40).collect::<String>()
-            )));
-        }
-        if s.version != STATE_VERSION {
-            return Err(RestoreError::Version {
-                found: s.version,
-                expected: STATE_VERSION,
-            });
-        }
-        if s.profile != target.profile().name || s.create_url != target.create_url() {
-            return Err(RestoreError::DifferentTarget {
-                saved: Redacted::new(&s.create_url),
-                current: Redacted::new(target.create_url()),
-            });
-        }
-        let differs = |what, saved: String, current: String| RestoreError::DifferentFile {
-            what,
-            saved,
-            current,
-        };
-        if s.file.size != file.size {
-            return Err(differs(
-                "size",
-                s.file.size.to_string(),
-                file.size.to_string(),
-            ));
-        }
-        if s.file.fingerprint != file.fingerprint {
-            return Err(differs("fingerprint", s.file.fingerprint, file.fingerprint));
-        }
-        if s.file.name != file.name {
-            return Err(differs("name", s.file.name, file.name));
-        }
-        s.expected
-            .validate(file.size)
-            .map_err(RestoreError::Invalid)?;
+        let s = decode(saved)?;
+        check_destination(&s, &target, &file)?;
         if s.sessions > 1_000_000 || s.restarts > s.sessions {
             return Err(RestoreError::Invalid(format!(
                 "{} restarts of {} sessions",
                 s.restarts, s.sessions
             )));
         }
+        let restored = restored_phase(s.phase, &target, &file)?;
         let mut up =
             Upload::new(target, file, options).map_err(|e| RestoreError::Invalid(e.to_string()))?;
-        up.sessions = s.sessions;
-        up.restarts = s.restarts;
-        up.requests = s.requests;
-        up.rng = s.rng;
-        // A result older than the last time seen before the save is not this upload's.
-        up.risky_since = s.risky_since.or(Some(s.seen));
-        up.observe(s.seen);
-        if s.result_may_exist && s.session.is_none() {
-            // The single POST or the last chunk may have landed before the process died:
-            // look before sending it again (PROTOCOL.md 8).
-            up.resume_lookup();
-        }
-        if let Some(session) = s.session {
-            check_upload_url(&session.upload_url)
-                .map_err(|e| RestoreError::Invalid(format!("uploadUrl: {e}")))?;
-            // A saved session is resumed even for a file the options would now send by single
-            // POST: it was created (perhaps with `force_session`), and abandoning it would
-            // leave it open on the server.
-            up.expected = s.expected;
-            up.resume_session(&session.upload_url, session.expires, s.result_may_exist);
-        }
+        up.budget.sessions = s.sessions;
+        up.budget.restarts = s.restarts;
+        up.budget.requests = s.requests;
+        up.budget.rng = s.rng;
+        up.resume(restored);
         Ok(up)
     }
+}
+
+fn decode(saved: &[u8]) -> Result<Saved, RestoreError> {
+    if saved.len() > MAX_STATE_BYTES {
+        return Err(RestoreError::Malformed(format!(
+            "{} bytes is larger than any saved state",
+            saved.len()
+        )));
+    }
+    // The version first, so that an older state says so rather than failing on its shape.
+    #[derive(Deserialize)]
+    struct Head {
+        format: Option<String>,
+        version: Option<u32>,
+    }
+    if let Ok(Head {
+        format: Some(f),
+        version: Some(v),
+    }) = serde_json::from_slice::<Head>(saved)
+    {
+        if f == FORMAT && v != STATE_VERSION {
+            return Err(RestoreError::Version {
+                found: v,
+                expected: STATE_VERSION,
+            });
+        }
+    }
+    let s: Saved = serde_json::from_slice(saved).map_err(|e| {
+        let mut m = e.to_string();
+        // serde's message may quote the input: cut on a character boundary.
+        if let Some((at, _)) = m.char_indices().nth(200) {
+            m.truncate(at);
+        }
+        RestoreError::Malformed(m)
+    })?;
+    if s.format != FORMAT {
+        return Err(RestoreError::Malformed(format!(
+            "format {:?} is not {FORMAT:?}",
+            s.format.chars().take(40).collect::<String>()
+        )));
+    }
+    if s.version != STATE_VERSION {
+        return Err(RestoreError::Version {
+            found: s.version,
+            expected: STATE_VERSION,
+        });
+    }
+    Ok(s)
+}
+
+fn check_destination(s: &Saved, target: &Target, file: &FileInfo) -> Result<(), RestoreError> {
+    if s.profile != target.profile().name || s.create_url != target.create_url() {
+        return Err(RestoreError::DifferentTarget {
+            saved: Redacted::new(&s.create_url),
+            current: Redacted::new(target.create_url()),
+        });
+    }
+    let differs = |what, saved: String, current: String| RestoreError::DifferentFile {
+        what,
+        saved,
+        current,
+    };
+    if s.file.size != file.size {
+        return Err(differs(
+            "size",
+            s.file.size.to_string(),
+            file.size.to_string(),
+        ));
+    }
+    if s.file.fingerprint != file.fingerprint {
+        return Err(differs(
+            "fingerprint",
+            s.file.fingerprint.clone(),
+            file.fingerprint.clone(),
+        ));
+    }
+    if s.file.name != file.name {
+        return Err(differs("name", s.file.name.clone(), file.name.clone()));
+    }
+    Ok(())
+}
+
+fn restored_phase(
+    phase: SavedPhase,
+    target: &Target,
+    file: &FileInfo,
+) -> Result<Restored, RestoreError> {
+    let invalid = |m: String| RestoreError::Invalid(m);
+    Ok(match phase {
+        SavedPhase::Start => Restored::Live(Resume::Afresh, false),
+        SavedPhase::Session {
+            upload_url,
+            expires,
+            expected,
+            since,
+            result_may_exist_since,
+            status_query_refused,
+            cancelling,
+        } => {
+            check_upload_url(&upload_url).map_err(|e| invalid(format!("uploadUrl: {e}")))?;
+            expected.validate(file.size).map_err(invalid)?;
+            let mut s = Session::new(target, &upload_url, expires, expected, since);
+            s.doubt = result_may_exist_since;
+            if status_query_refused {
+                s.query = StatusQuery::Refused(Blind::default());
+            }
+            Restored::Live(Resume::Session(Box::new(s)), cancelling)
+        }
+        SavedPhase::Lookup { since, then } => {
+            let Some(url) = target.collection_url() else {
+                return Err(invalid(
+                    "a look-up for a target without a listing".to_owned(),
+                ));
+            };
+            let then = match then {
+                SavedThen::NewSession => AfterLookup::NewSession,
+                SavedThen::Repost => AfterLookup::Repost,
+                SavedThen::Fail => AfterLookup::Fail,
+            };
+            let l = Lookup {
+                url: url.into(),
+                pages: 1,
+                since,
+                then,
+            };
+            Restored::Live(Resume::Lookup(l), false)
+        }
+        SavedPhase::Done {
+            id,
+            location,
+            found_by_lookup,
+        } => {
+            if id.is_empty() {
+                return Err(invalid("a finished upload without a result ID".to_owned()));
+            }
+            Restored::Done(Completion {
+                id,
+                location,
+                size: file.size,
+                found_by_lookup,
+            })
+        }
+        SavedPhase::Cancelled => Restored::Cancelled,
+    })
 }

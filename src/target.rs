@@ -1,5 +1,5 @@
 //! Where an upload goes, and the only place that knows how the Graph resources differ
-//! (PROTOCOL.md 8): URLs of the create, single-POST and listing requests, where PUTs go, when
+//! (docs/protocol.md §8): URLs of the create, single-POST and listing requests, where PUTs go, when
 //! the token may ride along, the chunk rule, the size limit, which statuses mean "go on" and
 //! "done", and how completion names the result. A [`Profile`] is plain data, so a new resource
 //! is a new constant, not new code in the machine.
@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::error::ConfigError;
 use crate::url::{push_segment, same_origin, split_origin, Origin};
 
-/// What the create request's JSON body looks like (PROTOCOL.md 2, 8).
+/// What the create request's JSON body looks like (docs/protocol.md §2, 8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CreateBody {
     /// To Do: `{"attachmentInfo": {"attachmentType": "file", "name", "size"}}`.
@@ -25,7 +25,7 @@ pub enum CreateBody {
     PrintDocument,
 }
 
-/// Where chunk PUTs go, given the session's `uploadUrl` (PROTOCOL.md 3, 8).
+/// Where chunk PUTs go, given the session's `uploadUrl` (docs/protocol.md §3, 8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PutUrl {
     /// To Do: `uploadUrl` + `/content`, on the path before any query string.
@@ -34,8 +34,8 @@ pub enum PutUrl {
     AsGiven,
 }
 
-/// Whether requests to the session URL carry the bearer token (PROTOCOL.md 8). On top of the
-/// rule, a token never goes to an origin other than the Graph base URL's (PROTOCOL.md 9).
+/// Whether requests to the session URL carry the bearer token (docs/protocol.md §8). On top of the
+/// rule, a token never goes to an origin other than the Graph base URL's (docs/protocol.md §9).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionAuth {
     /// To Do: the session lives on Graph and needs the token.
@@ -44,7 +44,7 @@ pub enum SessionAuth {
     PreAuthenticated,
 }
 
-/// How a finished upload names its result (PROTOCOL.md 5, 8).
+/// How a finished upload names its result (docs/protocol.md §5, 8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CompletionRule {
     /// `Location` header ending in `Attachments/{id}` (To Do, Outlook); a JSON body with `id`
@@ -57,6 +57,7 @@ pub enum CompletionRule {
 /// A resource's quirks, as data. See [`Profile::TODO_TASK`] for the one this crate drives
 /// end to end, and the unit tests of this module for OneDrive built the same way.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Profile {
     /// A short name, used in saved state and messages.
     pub name: &'static str,
@@ -81,15 +82,15 @@ pub struct Profile {
     /// How completion names the result.
     pub completion: CompletionRule,
     /// Files strictly smaller than this go by a single POST of a file attachment with
-    /// base64 `contentBytes` instead of a session (PROTOCOL.md 7); `None`: never.
+    /// base64 `contentBytes` instead of a session (docs/protocol.md §7); `None`: never.
     pub single_post_below: Option<u64>,
     /// Whether the result can be looked for in the listing of the collection's attachments
-    /// when the answer to the final request was lost (PROTOCOL.md 8).
+    /// when the answer to the final request was lost (docs/protocol.md §8).
     pub can_list_attachments: bool,
 }
 
 impl Profile {
-    /// A To Do task attachment (PROTOCOL.md 2-7): PUTs under 4,000,000 bytes to
+    /// A To Do task attachment (docs/protocol.md §2-§7): PUTs under 4,000,000 bytes to
     /// `uploadUrl/content` with the token, files up to 25 MiB, 200 while going on, 201 with a
     /// `Location` when done, a single POST below 3,000,000 bytes.
     pub const TODO_TASK: Profile = Profile {
@@ -97,7 +98,7 @@ impl Profile {
         create_body: CreateBody::AttachmentInfo,
         put_url: PutUrl::AppendContent,
         session_auth: SessionAuth::Bearer,
-        // "Under 4 MB" read as the smaller 4,000,000 (PROTOCOL.md 3).
+        // "Under 4 MB" read as the smaller 4,000,000 (docs/protocol.md §3).
         max_chunk: 3_999_999,
         chunk_align: 1,
         default_chunk: 3_932_160,
@@ -107,13 +108,13 @@ impl Profile {
         intermediate_statuses: &[200],
         complete_statuses: &[201],
         completion: CompletionRule::Location,
-        // 3 MB read as 3,000,000: under both readings (PROTOCOL.md 7).
+        // 3 MB read as 3,000,000: under both readings (docs/protocol.md §7).
         single_post_below: Some(3_000_000),
         can_list_attachments: true,
     };
 }
 
-/// Who owns the To Do task (PROTOCOL.md 2).
+/// Who owns the To Do task (docs/protocol.md §2).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Owner {
     /// The signed-in user: `/me/...`.
@@ -233,7 +234,7 @@ impl Target {
     }
 
     /// Whether a request to `url` may carry the bearer token: only on the base URL's origin
-    /// (PROTOCOL.md 9).
+    /// (docs/protocol.md §9).
     pub fn is_graph_origin(&self, url: &str) -> bool {
         same_origin(url, &self.origin)
     }
@@ -257,7 +258,7 @@ impl Target {
         v.to_string()
     }
 
-    /// The single POST's JSON around the base64 `contentBytes` (PROTOCOL.md 7): what goes
+    /// The single POST's JSON around the base64 `contentBytes` (docs/protocol.md §7): what goes
     /// before the base64 text and what goes after it.
     pub(crate) fn single_post_body(&self, name: &str, content_type: &str) -> (String, String) {
         let head = json!({
@@ -333,7 +334,7 @@ mod tests {
         ));
     }
 
-    /// OneDrive is a profile plus two URLs: nothing in the machine changes (PROTOCOL.md 8).
+    /// OneDrive is a profile plus two URLs: nothing in the machine changes (docs/protocol.md §8).
     #[test]
     fn a_onedrive_profile_is_data() {
         let onedrive = Profile {

@@ -1,6 +1,6 @@
 //! Wall-clock instants as plain numbers, and the two date formats the protocol uses:
-//! RFC 3339 for `expirationDateTime` (PROTOCOL.md 2) and the HTTP-date of `Retry-After`
-//! (PROTOCOL.md 9). The core never reads a clock: every `Timestamp` comes from the caller or
+//! RFC 3339 for `expirationDateTime` (docs/protocol.md §2) and the HTTP-date of `Retry-After`
+//! (docs/protocol.md §9). The core never reads a clock: every `Timestamp` comes from the caller or
 //! from the server.
 
 use std::fmt;
@@ -97,7 +97,7 @@ const HTTP_DATE: &str = "an HTTP-date (e.g. Sun, 06 Nov 1994 08:49:37 GMT)";
 
 /// Parses an RFC 3339 date-time such as `2022-06-09T10:45:27.4324526Z`.
 ///
-/// Graph sends up to 7 fractional digits (PROTOCOL.md 2); any number is accepted and cut to
+/// Graph sends up to 7 fractional digits (docs/protocol.md §2); any number is accepted and cut to
 /// milliseconds. The offset may be `Z` or `±HH:MM`. Instants before 1970 are refused, since no
 /// session can expire then.
 pub fn parse_rfc3339(s: &str) -> Result<Timestamp, DateError> {
@@ -277,6 +277,74 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// The server's clock as far as the client can know it (docs/protocol.md §10): each answer's
+/// `Date` header, read at the moment the answer arrived, gives `server - client`. The value is
+/// a lower bound (the header is cut to the second and written before the answer travelled),
+/// so instants derived from it may be up to about a second plus the transit time early.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) struct ServerClock {
+    /// Milliseconds to add to a client instant to get the server's; `None` until an answer
+    /// carried a `Date`.
+    offset_ms: Option<i64>,
+}
+
+impl ServerClock {
+    /// Records the offset shown by an answer dated `date` (server clock) received at `now`
+    /// (client clock). The latest answer wins: a client clock corrected mid-upload is followed.
+    pub(crate) fn measure(&mut self, date: Timestamp, now: Timestamp) {
+        let diff = i128::from(date.0) - i128::from(now.0);
+        self.offset_ms = Some(diff.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64);
+    }
+
+    /// The server's time at client instant `t`, once an offset is known.
+    pub(crate) fn server_time(&self, t: Timestamp) -> Option<Timestamp> {
+        self.offset_ms.map(|off| {
+            let v = i128::from(t.0) + i128::from(off);
+            Timestamp(v.clamp(0, i128::from(u64::MAX)) as u64)
+        })
+    }
+
+    /// The server's time at `t` if known, else the client's own reading: a hint only.
+    pub(crate) fn server_time_or_local(&self, t: Timestamp) -> Timestamp {
+        self.server_time(t).unwrap_or(t)
+    }
+}
+
+/// When a request was sent, by the client's clock and, when an offset was known, by the
+/// server's: what "after the request" means when the server's records are read later
+/// (docs/protocol.md §10, §11).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SentAt {
+    pub(crate) client: Timestamp,
+    pub(crate) server: Option<Timestamp>,
+}
+
+impl SentAt {
+    pub(crate) fn new(now: Timestamp, clock: &ServerClock) -> Self {
+        SentAt {
+            client: now,
+            server: clock.server_time(now),
+        }
+    }
+
+    /// The instant on the server's clock: as recorded, else through the clock known now,
+    /// else the client's reading.
+    pub(crate) fn on_server(&self, clock: &ServerClock) -> Timestamp {
+        self.server
+            .unwrap_or_else(|| clock.server_time_or_local(self.client))
+    }
+
+    /// The earlier of two sends: the first request that may have created a result counts.
+    pub(crate) fn earliest(self, other: SentAt) -> SentAt {
+        if other.client < self.client {
+            other
+        } else {
+            self
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The little URL handling the protocol needs, without a URL crate: checking that a URL is
-//! absolute http(s), comparing origins (PROTOCOL.md 9: the token goes only to the Graph base
-//! URL's origin), percent-encoding IDs as path segments (PROTOCOL.md 2), and redacting query
-//! strings that may carry credentials (PROTOCOL.md 9).
+//! absolute http(s), comparing origins (docs/protocol.md §9: the token goes only to the Graph base
+//! URL's origin), percent-encoding IDs as path segments (docs/protocol.md §2), and redacting query
+//! strings that may carry credentials (docs/protocol.md §9).
 
 use std::fmt;
 
@@ -104,11 +104,17 @@ pub(crate) fn same_origin(url: &str, origin: &Origin) -> bool {
     matches!(split_origin(url), Ok((o, _)) if o == *origin)
 }
 
-/// Appends `segment` to `out` percent-encoded as one path segment (PROTOCOL.md 2: IDs are
+/// Appends `segment` to `out` percent-encoded as one path segment (docs/protocol.md §2: IDs are
 /// opaque and may hold `/`, `+` and `=`). Unreserved characters stay, and so does `=`, which a
 /// path segment may hold and Graph's own URLs show unencoded; everything else, `/` and `+`
 /// included, is encoded.
 pub(crate) fn push_segment(out: &mut String, segment: &str) {
+    // `.` and `..` are dot segments: a client that normalises the path would resolve them to
+    // another resource (RFC 3986 §5.2.4). Encoded, they are plain IDs.
+    if segment == "." || segment == ".." {
+        out.push_str(if segment == "." { "%2E" } else { "%2E%2E" });
+        return;
+    }
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in segment.as_bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'=') {
@@ -142,7 +148,7 @@ pub(crate) fn percent_decode(s: &str) -> Option<String> {
 }
 
 /// Inserts `suffix` at the end of the URL's path, before any query or fragment
-/// (PROTOCOL.md 3: To Do PUTs go to `uploadUrl` + `/content`, before the `?`).
+/// (docs/protocol.md §3: To Do PUTs go to `uploadUrl` + `/content`, before the `?`).
 pub(crate) fn append_to_path(url: &str, suffix: &str) -> String {
     let at = url.find(['?', '#']).unwrap_or(url.len());
     let (path, query) = url.split_at(at);
@@ -155,7 +161,7 @@ pub(crate) fn append_to_path(url: &str, suffix: &str) -> String {
 }
 
 /// A URL made safe to print: its query and fragment, which may carry credentials such as
-/// `tempauth` or `authtoken` (PROTOCOL.md 9), and any user info are replaced by `<redacted>`.
+/// `tempauth` or `authtoken` (docs/protocol.md §9), and any user info are replaced by `<redacted>`.
 /// Long URLs are cut.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Redacted(String);
@@ -274,6 +280,16 @@ mod tests {
         assert_eq!(percent_decode("%zz"), None);
         assert_eq!(percent_decode("%4"), None);
         assert_eq!(percent_decode("%FF"), None);
+    }
+
+    #[test]
+    fn dot_segment_ids_are_encoded_so_no_client_resolves_them() {
+        for (id, want) in [(".", "%2E"), ("..", "%2E%2E"), ("...", "..."), ("a.", "a.")] {
+            let mut s = String::from("/tasks/");
+            push_segment(&mut s, id);
+            assert_eq!(s, format!("/tasks/{want}"), "{id:?}");
+            assert_eq!(percent_decode(want).as_deref(), Some(id));
+        }
     }
 
     #[test]

@@ -98,13 +98,8 @@ fn cancel_during_a_refused_single_post_ends_cancelled_without_a_refresh() {
 fn a_single_post_failing_forever_is_bounded_by_the_retry_policy() {
     let target =
         Target::todo_task("https://graph.microsoft.com/v1.0", Owner::Me, "L", "T").unwrap();
-    let options = Options {
-        retry: upload_session::RetryPolicy {
-            max_attempts: 3,
-            ..Default::default()
-        },
-        ..Options::default()
-    };
+    let mut options = Options::default();
+    options.retry.max_attempts = 3;
     let mut up = Upload::new(target, FileInfo::new("a.txt", 1000), options).unwrap();
     let mut now = Timestamp::from_unix_millis(1_700_000_000_000);
     let mut sent = 0;
@@ -140,11 +135,7 @@ fn a_single_post_failing_forever_is_bounded_by_the_retry_policy() {
 fn a_huge_file_in_tiny_chunks_does_not_overflow_the_put_budget() {
     let target =
         Target::todo_task("https://graph.microsoft.com/v1.0", Owner::Me, "L", "T").unwrap();
-    let options = Options {
-        chunk_size: Some(1),
-        size_limit: Some(u64::MAX),
-        ..Options::default()
-    };
+    let options = { let mut o = Options::default(); o.chunk_size = Some(1); o.size_limit = Some(u64::MAX); o };
     let mut up = Upload::new(target, FileInfo::new("a.bin", u64::MAX), options).unwrap();
     let now = Timestamp::from_unix_millis(1_700_000_000_000);
     let Action::Send(create) = up.poll(now) else {
@@ -255,7 +246,7 @@ fn crash_headers_attachment_id_that_is_the_word_attachments() {
 
 #[test]
 fn an_attachment_id_may_begin_with_the_word_attachments() {
-    use upload_session::attachment_id_from_location;
+    use upload_session::fuzzing::attachment_id_from_location;
     let base = "https://graph.microsoft.com/beta/users/6f9a/todo/lists/L=/tasks/T=";
     assert_eq!(
         attachment_id_from_location(&format!("{base}/Attachments/AttachmentsAAMk=")).as_deref(),

@@ -1,5 +1,6 @@
-//! Property tests: range parsing against a reference reading, and whole uploads against the
-//! model server under random faults, crashes and restores (DESIGN.md section 4).
+//! Property tests: whole uploads against the model server under random faults, persistent
+//! failures, clock skew, crashes and restores (DESIGN.md §4). Range parsing has its own
+//! properties beside the parser (src/ranges.rs).
 
 mod common;
 
@@ -8,62 +9,8 @@ use std::time::Duration;
 use common::*;
 use proptest::prelude::*;
 use upload_session::{
-    parse_range, Action, ByteRange, Error, ExpectedRanges, FileInfo, Options, ProtocolError,
-    Purpose, RangeError, Response, RetryPolicy, StatusError, Timestamp, Upload,
+    Action, Error, FileInfo, Options, ProtocolError, Purpose, Request, Response, Timestamp, Upload,
 };
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
-
-    #[test]
-    fn every_valid_range_form_means_what_the_protocol_says(size in 1u64..u64::MAX, a in any::<u64>(), b in any::<u64>()) {
-        let start = a % size;
-        let last = start + b % (size - start);
-        prop_assert_eq!(parse_range(&format!("{start}-{last}"), size), Ok(ByteRange::new(start, last + 1).unwrap()));
-        prop_assert_eq!(parse_range(&format!("{start}"), size), Ok(ByteRange::new(start, size).unwrap()));
-        prop_assert_eq!(parse_range(&format!("{start}-"), size), Ok(ByteRange::new(start, size).unwrap()));
-        if last > start {
-            let reversed = parse_range(&format!("{last}-{start}"), size);
-            prop_assert!(matches!(reversed, Err(RangeError::Reversed(_))));
-        }
-    }
-
-    #[test]
-    fn range_parsing_never_panics_and_accepts_only_what_fits(s in "\\PC{0,24}", size in 0u64..1_000_000) {
-        if let Ok(r) = parse_range(&s, size) {
-            prop_assert!(r.start() < r.end() && r.end() <= size);
-            prop_assert!(s.trim_matches([' ', '\t']).bytes().all(|c| c.is_ascii_digit() || c == b'-'));
-        }
-    }
-
-    #[test]
-    fn any_order_of_ranges_gives_the_same_sorted_disjoint_set(
-        mut spans in prop::collection::vec((0u64..10_000, 1u64..500), 1..40),
-        seed in any::<u64>(),
-    ) {
-        let size = 20_000;
-        let entries: Vec<String> = spans.iter().map(|(s, l)| format!("{s}-{}", s + l - 1)).collect();
-        let mut a = ExpectedRanges::default();
-        a.parse_all(entries.iter().map(String::as_str), size).unwrap();
-        // Shuffle deterministically and parse again.
-        let mut rng = upload_session::Rng::new(seed);
-        for i in (1..spans.len()).rev() {
-            spans.swap(i, rng.below(i as u64 + 1) as usize);
-        }
-        let shuffled: Vec<String> = spans.iter().map(|(s, l)| format!("{s}-{}", s + l - 1)).collect();
-        let mut b = ExpectedRanges::default();
-        b.parse_all(shuffled.iter().map(String::as_str), size).unwrap();
-        prop_assert_eq!(&a, &b);
-        prop_assert!(a.validate(size).is_ok());
-        // Every byte of every entry is covered, and nothing else.
-        let covered = |x: u64| a.as_slice().iter().any(|r| r.start() <= x && x < r.end());
-        for (s, l) in &spans {
-            prop_assert!(covered(*s) && covered(s + l - 1));
-        }
-        let total: u64 = a.as_slice().iter().map(|r| r.len()).sum();
-        prop_assert_eq!(total, a.missing_bytes());
-    }
-}
 
 fn fault_strategy() -> impl Strategy<Value = Fault> {
     prop_oneof![
@@ -92,6 +39,25 @@ struct Scenario {
     crash_at: Option<usize>,
     crash_kept: bool,
     cancel_at: Option<usize>,
+    /// The server's clock minus the client's, up to ten minutes either way.
+    skew_ms: i64,
+    /// From this request on, every request meets this fault.
+    stuck: Option<(usize, Fault)>,
+    /// An attachment of the same name and size made this long before the upload began.
+    existing_ago_ms: Option<u64>,
+}
+
+fn stuck_strategy() -> impl Strategy<Value = Fault> {
+    prop_oneof![
+        Just(Fault::Internal),
+        any::<bool>().prop_map(|keep| Fault::Drop { keep }),
+        prop::option::of(0u32..5).prop_map(|s| Fault::Throttle(s.map(|s| s.to_string()))),
+        Just(Fault::Unavailable {
+            keep: false,
+            retry_after: Some("2".into())
+        }),
+        Just(Fault::Unauthorized),
+    ]
 }
 
 fn scenario() -> impl Strategy<Value = Scenario> {
@@ -99,51 +65,89 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         .prop_flat_map(|(size, force)| {
             let min_chunk = (size / 60).max(1);
             (
-                Just(size),
-                min_chunk..=3_999_999u64,
-                Just(force),
-                prop::collection::vec(fault_strategy(), 0..80),
-                any::<(bool, bool, bool, bool, bool)>(),
-                prop::option::of(0usize..60),
-                any::<bool>(),
-                prop::option::weighted(0.2, 0usize..40),
+                (
+                    Just(size),
+                    min_chunk..=3_999_999u64,
+                    Just(force),
+                    prop::collection::vec(fault_strategy(), 0..80),
+                    any::<(bool, bool, bool, bool, bool)>(),
+                    prop::option::of(0usize..60),
+                    any::<bool>(),
+                    prop::option::weighted(0.2, 0usize..40),
+                ),
+                (
+                    -600_000i64..=600_000,
+                    prop::option::weighted(0.15, (0usize..30, stuck_strategy())),
+                    prop::option::weighted(0.3, 3_000u64..3_600_000),
+                ),
             )
         })
         .prop_map(
-            |(size, chunk, force_session, faults, style, crash_at, crash_kept, cancel_at)| {
-                Scenario {
-                    size,
-                    chunk,
-                    force_session,
-                    faults,
-                    style,
-                    crash_at,
-                    crash_kept,
-                    cancel_at,
-                }
+            |(
+                (size, chunk, force_session, faults, style, crash_at, crash_kept, cancel_at),
+                (skew_ms, stuck, existing_ago_ms),
+            )| Scenario {
+                size,
+                chunk,
+                force_session,
+                faults,
+                style,
+                crash_at,
+                crash_kept,
+                cancel_at,
+                skew_ms,
+                stuck,
+                existing_ago_ms,
             },
         )
 }
 
 fn options(s: &Scenario) -> Options {
-    Options {
-        chunk_size: Some(s.chunk),
-        force_session: s.force_session,
-        retry: RetryPolicy {
-            seed: s.size,
-            ..RetryPolicy::default()
-        },
-        ..Options::default()
+    let mut o = Options::default()
+        .with_chunk_size(s.chunk)
+        .with_force_session(s.force_session);
+    o.retry.seed = s.size;
+    o
+}
+
+/// Answers one request, telling the model when the machine learns of a session.
+fn exchange(up: &mut Upload, model: &mut Model, req: &Request, now: Timestamp, fault: &Fault) {
+    match model.handle(req, now, fault) {
+        Answer::Http {
+            status,
+            headers,
+            body,
+        } => {
+            if req.purpose() == Purpose::CreateSession && (200..300).contains(&status) {
+                if let Some(last) = model.sessions.last_mut() {
+                    last.delivered = true;
+                }
+            }
+            let resp = Response::new(status)
+                .headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+                .body(&body);
+            up.handle_response(now, req.id(), resp).unwrap();
+        }
+        Answer::Transport(t) => up.handle_transport_error(now, req.id(), t).unwrap(),
     }
 }
 
-/// DESIGN.md 4 on one scenario: termination within the bound; Done means the server holds
-/// exactly the file, once; no request the server would call malformed; waits honour
-/// Retry-After; no token to a foreign origin; failures are of the kinds the faults can cause;
-/// a cancel leaves no session the machine knew of open.
+/// DESIGN.md §4 on one scenario, with the server's clock skewed from the client's:
+/// termination within the bound; Done means the server holds exactly the file, once, and an
+/// older attachment of the same name and size is never taken for it; no request the server
+/// would call malformed; no request before a Retry-After; no token to a foreign origin;
+/// failures of the kinds the faults can cause; a failure streak ends within the policy's
+/// tries with waits that never shrink; a cancel leaves no session the machine knew of open;
+/// a state saved after the end restores to the same end and sends nothing, and a failed
+/// upload restored goes on to attach the file once.
 fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
     let file = FileInfo::new("flower.jpg", s.size).with_fingerprint("fp");
     let mut model = Model::new(&file);
+    model.skew_ms = s.skew_ms;
+    let server_start = model.server_ms(Timestamp::from_unix_millis(START));
+    if let Some(ago) = s.existing_ago_ms {
+        model = model.with_existing("OLD=", server_start - ago);
+    }
     model.style = SessionStyle {
         created_201: s.style.0,
         pascal: s.style.1,
@@ -152,6 +156,7 @@ fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
         query: s.style.4,
         lifetime: None,
     };
+    let policy = options(s).retry;
     let mut up = Upload::new(target(), file.clone(), options(s)).unwrap();
     let mut saved: String;
     let mut now = Timestamp::from_unix_millis(START);
@@ -159,6 +164,9 @@ fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
     let cap = (3 * (4 * chunks + 32) * 12 + 200) as usize;
     let mut sent = 0usize;
     let mut crashed = false;
+    // Requests and waits once every request fails.
+    let mut stuck_sent = 0u32;
+    let mut stuck_waits: Vec<Duration> = Vec::new();
     let end = 'drive: loop {
         prop_assert!(sent < cap, "no end after {} requests", sent);
         match up.poll(now) {
@@ -166,7 +174,19 @@ fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
                 check_request(&up, &req);
                 // A careful driver saves before sending too (write-ahead).
                 saved = up.save();
-                let fault = s.faults.get(sent).cloned().unwrap_or(Fault::None);
+                let fault = match &s.stuck {
+                    // The model refuses tokens only on Graph's own URLs.
+                    Some((_, Fault::Unauthorized)) if !req.url().starts_with(BASE) => {
+                        stuck_sent = 0;
+                        stuck_waits.clear();
+                        Fault::None
+                    }
+                    Some((from, f)) if sent >= *from => {
+                        stuck_sent += 1;
+                        f.clone()
+                    }
+                    _ => s.faults.get(sent).cloned().unwrap_or(Fault::None),
+                };
                 sent += 1;
                 if !crashed && s.crash_at == Some(sent) {
                     // The process dies with this request in flight; the server may
@@ -178,27 +198,12 @@ fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
                     let restored =
                         Upload::restore(saved.as_bytes(), target(), file.clone(), options(s));
                     up = restored.map_err(|e| TestCaseError::fail(format!("restore: {e}")))?;
+                    // A new process starts a new streak.
+                    stuck_sent = 0;
+                    stuck_waits.clear();
                     continue 'drive;
                 }
-                match model.handle(&req, now, &fault) {
-                    Answer::Http {
-                        status,
-                        headers,
-                        body,
-                    } => {
-                        if req.purpose() == Purpose::CreateSession && (200..300).contains(&status) {
-                            // The machine learns of this session.
-                            if let Some(last) = model.sessions.last_mut() {
-                                last.delivered = true;
-                            }
-                        }
-                        let resp = Response::new(status)
-                            .headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
-                            .body(&body);
-                        up.handle_response(now, req.id(), resp).unwrap();
-                    }
-                    Answer::Transport(t) => up.handle_transport_error(now, req.id(), t).unwrap(),
-                }
+                exchange(&mut up, &mut model, &req, now, &fault);
                 saved = up.save();
                 prop_assert!(!saved.contains("Bearer"));
                 if s.cancel_at == Some(sent) {
@@ -208,12 +213,16 @@ fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
             }
             Action::Wait { until, .. } => {
                 prop_assert!(until > now);
+                if stuck_sent > 0 {
+                    stuck_waits.push(until.saturating_duration_since(now));
+                }
                 now = until;
             }
             Action::RefreshToken => up.token_refreshed(now).unwrap(),
             Action::Done(c) => break End::Done(c),
             Action::Failed(e) => break End::Failed(e),
             Action::Cancelled => break End::Cancelled,
+            other => return Err(TestCaseError::fail(format!("unknown action {other:?}"))),
         }
     };
     prop_assert!(
@@ -221,33 +230,41 @@ fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
         "malformed requests: {:?}",
         model.violations
     );
-    match end {
+    prop_assert!(
+        model.created().len() <= 1,
+        "attached twice: {:?}",
+        model.attachments
+    );
+    if stuck_sent > 0 {
+        prop_assert!(
+            stuck_sent <= policy.max_attempts + 1,
+            "{} requests once every request failed (max_attempts {})",
+            stuck_sent,
+            policy.max_attempts
+        );
+        prop_assert!(
+            stuck_waits.windows(2).all(|w| w[0] <= w[1]),
+            "waits shrank within a streak: {:?}",
+            stuck_waits
+        );
+    }
+    // Saved after the end, restored: the same end, nothing sent.
+    let saved = up.save();
+    let mut again = Upload::restore(saved.as_bytes(), target(), file.clone(), options(s))
+        .map_err(|e| TestCaseError::fail(format!("restore after the end: {e}")))?;
+    match &end {
         End::Done(c) => {
-            prop_assert_eq!(model.attachments.len(), 1, "exactly one attachment");
-            let a = &model.attachments[0];
+            prop_assert_eq!(model.created().len(), 1, "exactly one attachment");
+            let a = model.created()[0];
             prop_assert!(a.exact && a.size == s.size && a.id == c.id);
             prop_assert_eq!(up.progress().confirmed, s.size);
-        }
-        End::Failed(e) => {
-            prop_assert!(model.attachments.len() <= 1);
-            let expected_kind = match &e {
-                Error::RetriesExhausted { .. }
-                | Error::SessionExpired { .. }
-                | Error::Unauthorized => true,
-                Error::Protocol {
-                    error: ProtocolError::NoProgress { .. },
-                    ..
-                } => true,
-                // Without a status query, a 416 twice in a row cannot be resolved.
-                Error::Status(StatusError { status: 416, .. }) => s.style.2,
-                _ => false,
-            };
-            prop_assert!(expected_kind, "unexpected failure: {e}");
+            prop_assert_eq!(again.poll(now), Action::Done(c.clone()));
         }
         End::Cancelled => {
             prop_assert!(s.cancel_at.is_some(), "nobody cancelled");
+            prop_assert_eq!(again.poll(now), Action::Cancelled);
             // Every session the machine knew of was deleted, completed or expired.
-            let t = now.as_unix_millis();
+            let t = model.server_ms(now);
             for (i, session) in model.sessions.iter().enumerate() {
                 prop_assert!(
                     !session.delivered || session.gone || t >= session.expires,
@@ -255,6 +272,37 @@ fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
                     i
                 );
             }
+        }
+        End::Failed(e) => {
+            let expected_kind = match &e {
+                Error::RetriesExhausted { .. }
+                | Error::RetryAfterTooLong { .. }
+                | Error::SessionExpired { .. }
+                | Error::Unauthorized => true,
+                Error::Protocol {
+                    error: ProtocolError::NoProgress { .. },
+                    ..
+                } => true,
+                _ => false,
+            };
+            prop_assert!(expected_kind, "unexpected failure: {e}");
+            // A failed upload restored goes on, without faults, to one attachment.
+            let mut steps = 0;
+            let c = loop {
+                steps += 1;
+                prop_assert!(steps < 1_000, "a resumed upload does not end");
+                match again.poll(now) {
+                    Action::Send(req) => {
+                        exchange(&mut again, &mut model, &req, now, &Fault::None);
+                        now = now.saturating_add(Duration::from_millis(7));
+                    }
+                    Action::Wait { until, .. } => now = until,
+                    Action::Done(c) => break c,
+                    other => return Err(TestCaseError::fail(format!("resumed: {other:?}"))),
+                }
+            };
+            prop_assert_eq!(model.created().len(), 1, "resumed: exactly one attachment");
+            prop_assert_eq!(&model.created()[0].id, &c.id);
         }
     }
     Ok(())
@@ -264,7 +312,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn whole_uploads_under_random_faults_and_crashes(s in scenario()) {
+    fn whole_uploads_under_random_faults_skew_and_crashes(s in scenario()) {
         check_scenario(&s)?;
     }
 }

@@ -81,16 +81,10 @@ fn main() {
             .enumerate()
             .map(|(i, task)| {
                 let target = Target::todo_task(&base, Owner::Me, &list, task).expect("target");
-                let options = Options {
-                    chunk_size: Some(chunk),
-                    force_session: true,
-                    size_limit: Some(u64::MAX),
-                    retry: RetryPolicy {
+                let options = { let mut o = Options::default(); o.chunk_size = Some(chunk); o.force_session = true; o.size_limit = Some(u64::MAX); o.retry = RetryPolicy {
                         initial: Duration::from_millis(50),
                         ..RetryPolicy::default()
-                    },
-                    ..Options::default()
-                };
+                    }; o };
                 let path = contents[i % files].0.clone();
                 let upload = Upload::new(target, FileInfo::new(format!("u{i}.bin"), size), options)
                     .expect("upload");

@@ -134,13 +134,7 @@ fn execute(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
     if let Some(ms) = args.retry_initial_ms {
         retry.initial = Duration::from_millis(ms.max(1));
     }
-    let options = Options {
-        chunk_size: Some(args.chunk_size),
-        force_session: args.session_only,
-        retry,
-        size_limit: args.size_limit,
-        ..Options::default()
-    };
+    let options = { let mut o = Options::default(); o.chunk_size = Some(args.chunk_size); o.force_session = args.session_only; o.retry = retry; o.size_limit = args.size_limit; o };
 
     let mut state = args.state.as_deref().map(StateFile::new);
     let saved = match state.as_mut() {

@@ -14,14 +14,10 @@ use upload_session::{FileInfo, Options, Owner, RetryPolicy, Target, Upload};
 fn new_upload(emu: &graph_emulator::Emulator, size: u64, name: &str, chunk: u64) -> Upload {
     let target =
         Target::todo_task(&emu.base_url(), Owner::Me, emu.list_id(), emu.task_id()).unwrap();
-    let options = Options {
-        chunk_size: Some(chunk),
-        retry: RetryPolicy {
+    let options = { let mut o = Options::default(); o.chunk_size = Some(chunk); o.retry = RetryPolicy {
             initial: Duration::from_millis(20),
             ..RetryPolicy::default()
-        },
-        ..Options::default()
-    };
+        }; o };
     Upload::new(target, FileInfo::new(name, size), options).unwrap()
 }
 

@@ -121,6 +121,8 @@ pub struct Stored {
     pub id: String,
     pub name: String,
     pub size: u64,
+    /// When it was made, on the server's clock (ms).
+    pub created: u64,
     /// Every byte arrived exactly once at its own offset.
     pub exact: bool,
 }
@@ -152,8 +154,12 @@ pub struct Model {
     pub attachments: Vec<Stored>,
     pub violations: Vec<String>,
     pub style: SessionStyle,
+    /// Server time (ms) before which no request may come, and why.
     pub not_before: Option<(u64, String)>,
     pub puts: u64,
+    /// The server's clock minus the client's, in ms: a client that runs fast has a negative
+    /// skew.
+    pub skew_ms: i64,
 }
 
 impl Model {
@@ -167,7 +173,30 @@ impl Model {
             style: SessionStyle::default(),
             not_before: None,
             puts: 0,
+            skew_ms: 0,
         }
+    }
+
+    /// The server's clock at client instant `now`.
+    pub fn server_ms(&self, now: Timestamp) -> u64 {
+        (now.as_unix_millis() as i64 + self.skew_ms) as u64
+    }
+
+    /// An attachment of this file's name and size that was there before the upload.
+    pub fn with_existing(mut self, id: &str, created_server_ms: u64) -> Self {
+        self.attachments.push(Stored {
+            id: id.to_owned(),
+            name: self.name.clone(),
+            size: self.size,
+            created: created_server_ms,
+            exact: false,
+        });
+        self
+    }
+
+    /// Attachments this upload created (those made before it are not counted).
+    pub fn created(&self) -> Vec<&Stored> {
+        self.attachments.iter().filter(|a| a.exact).collect()
     }
 
     fn violation(&mut self, what: String) -> Answer {
@@ -208,9 +237,28 @@ impl Model {
         serde_json::to_vec(&v).unwrap()
     }
 
-    /// Answers one request at `now` under `fault`, checking that it is well-formed.
+    /// Answers one request at client instant `now` under `fault`, checking that it is
+    /// well-formed; every HTTP answer carries the server's `Date`.
     pub fn handle(&mut self, req: &Request, now: Timestamp, fault: &Fault) -> Answer {
-        let now_ms = now.as_unix_millis();
+        let now_ms = self.server_ms(now);
+        match self.answer(req, now_ms, fault) {
+            Answer::Http {
+                status,
+                mut headers,
+                body,
+            } => {
+                headers.push(("Date".into(), http_date(now_ms)));
+                Answer::Http {
+                    status,
+                    headers,
+                    body,
+                }
+            }
+            t => t,
+        }
+    }
+
+    fn answer(&mut self, req: &Request, now_ms: u64, fault: &Fault) -> Answer {
         if let Some((t, what)) = &self.not_before {
             if now_ms < *t {
                 let msg = format!("{what}: request at {now_ms} before Retry-After allowed {t}");
@@ -270,11 +318,8 @@ impl Model {
     }
 
     fn arm_retry_after(&mut self, ra: &Option<String>, now_ms: u64, what: &str) {
-        if let Some(d) = ra
-            .as_deref()
-            .and_then(|v| upload_session::parse_retry_after(v, Timestamp::from_unix_millis(now_ms)))
-        {
-            self.not_before = Some((now_ms + d.as_millis() as u64, what.to_owned()));
+        if let Some(t) = ra.as_deref().and_then(|v| retry_after_until(v, now_ms)) {
+            self.not_before = Some((t, what.to_owned()));
         }
     }
 
@@ -291,7 +336,7 @@ impl Model {
             Method::Post if url == format!("{coll}/createUploadSession") => {
                 self.create(req, now_ms)
             }
-            Method::Post if url == coll => self.single_post(req),
+            Method::Post if url == coll => self.single_post(req, now_ms),
             Method::Get if url == coll => self.listing(),
             Method::Put => self.put(req, now_ms, fault, headers),
             Method::Get => match self.live_session(&url, now_ms) {
@@ -430,6 +475,7 @@ impl Model {
                 id: id.clone(),
                 name: self.name.clone(),
                 size,
+                created: now_ms,
                 exact: true,
             });
             let loc = format!("{BASE}/users/u/todo/lists/L=/tasks/T=/Attachments/{id}");
@@ -448,7 +494,7 @@ impl Model {
         json_answer(200, self.session_json(i, false))
     }
 
-    fn single_post(&mut self, req: &Request) -> Answer {
+    fn single_post(&mut self, req: &Request, now_ms: u64) -> Answer {
         let Body::JsonWithBase64File {
             prefix,
             range,
@@ -471,6 +517,7 @@ impl Model {
             id: id.clone(),
             name: self.name.clone(),
             size: self.size,
+            created: now_ms,
             exact: true,
         });
         let body = serde_json::json!({"@odata.type": "#microsoft.graph.taskFileAttachment", "id": id, "name": self.name, "size": self.size});
@@ -481,7 +528,9 @@ impl Model {
         let value: Vec<_> = self
             .attachments
             .iter()
-            .map(|a| serde_json::json!({"id": a.id, "name": a.name, "size": a.size, "contentType": "application/octet-stream"}))
+            .map(|a| serde_json::json!({"id": a.id, "name": a.name, "size": a.size,
+                "contentType": "application/octet-stream",
+                "lastModifiedDateTime": rfc3339(a.created)}))
             .collect();
         json_answer(
             200,
@@ -614,6 +663,7 @@ pub fn drive(
                     clock: now,
                 }
             }
+            other => panic!("an action this kit does not know: {other:?}"),
         }
     }
     panic!(
@@ -635,7 +685,7 @@ pub fn check_request(up: &Upload, req: &Request) {
         );
         let first = up
             .expected_ranges()
-            .first()
+            .and_then(|e| e.first())
             .expect("a PUT while nothing is expected");
         assert_eq!(
             r.start(),
@@ -676,4 +726,80 @@ pub fn puts(log: &[Exchange]) -> Vec<String> {
 
 pub fn methods(log: &[Exchange]) -> Vec<&'static str> {
     log.iter().map(|e| e.method.as_str()).collect()
+}
+
+/// `Retry-After` read independently of the crate: seconds (with a fraction) or an
+/// IMF-fixdate, as the server time (ms) before which no request may come.
+pub fn retry_after_until(v: &str, now_ms: u64) -> Option<u64> {
+    if let Ok(secs) = v.parse::<f64>() {
+        return Some(now_ms + (secs * 1000.0).ceil() as u64);
+    }
+    // "Tue, 14 Nov 2023 22:13:23 GMT"
+    let p: Vec<&str> = v.split([' ', ':']).collect();
+    if p.len() != 8 || p[7] != "GMT" {
+        return None;
+    }
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let m = months.iter().position(|m| *m == p[2])? as i64 + 1;
+    let (d, y): (i64, i64) = (p[1].parse().ok()?, p[3].parse().ok()?);
+    let (hh, mm, ss): (i64, i64, i64) = (p[4].parse().ok()?, p[5].parse().ok()?, p[6].parse().ok()?);
+    let days = days_from_civil(y, m, d);
+    Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) as u64)
+}
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil(ms: u64) -> (i64, i64, i64, u64) {
+    let days = (ms / 86_400_000) as i64;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, ms % 86_400_000)
+}
+
+/// An IMF-fixdate, cut to the second as servers write it.
+pub fn http_date(ms: u64) -> String {
+    let (y, m, d, rem) = civil(ms);
+    let days = (ms / 86_400_000) as i64;
+    let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let s = rem / 1000;
+    format!(
+        "{wd}, {d:02} {} {y} {:02}:{:02}:{:02} GMT",
+        months[(m - 1) as usize],
+        s / 3600,
+        s % 3600 / 60,
+        s % 60
+    )
+}
+
+/// RFC 3339 with seven fractional digits, as Graph writes dates.
+pub fn rfc3339(ms: u64) -> String {
+    let (y, m, d, rem) = civil(ms);
+    let s = rem / 1000;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}0000Z",
+        s / 3600,
+        s % 3600 / 60,
+        s % 60,
+        rem % 1000
+    )
 }
