@@ -1,17 +1,16 @@
 //! The blocking driving loop: poll the core, do what it says (send, sleep, refresh the
-//! token), feed the answer back, save the state after every answer while a session exists.
+//! token), feed the answer back; save the state before every request the core marks as one
+//! that may create the result, and after every answer.
 
 use std::io::Write;
 use std::time::{Instant, SystemTime};
 
 use indicatif::ProgressBar;
-use upload_session::{
-    Action, Completion, Purpose, Request, Response, Timestamp, Upload, WaitReason,
-};
+use upload_session::{Action, Completion, Request, Response, Timestamp, Upload, WaitReason};
 
 use crate::source::SourceFile;
 use crate::state_file::StateFile;
-use crate::transport::{Answer, Http, SendError};
+use crate::transport::{Http, SendError};
 use crate::CliError;
 
 /// How an upload that did not fail ended.
@@ -55,7 +54,7 @@ impl Driver<'_> {
                     let wait = until.saturating_duration_since(now);
                     let why = match reason {
                         WaitReason::RetryAfter => "Retry-After",
-                        WaitReason::Backoff => "backoff",
+                        _ => "backoff",
                     };
                     self.line(format_args!(
                         ".. waiting {:.3} s ({why})",
@@ -83,6 +82,7 @@ impl Driver<'_> {
                     self.finish_progress();
                     return Ok(Outcome::Cancelled);
                 }
+                other => return Err(bug(&format_args!("an unknown action {other:?}"))),
             }
         }
     }
@@ -99,9 +99,9 @@ impl Driver<'_> {
             req.method().as_str(),
             req.redacted_url()
         ));
-        // The single POST leaves no session to ask: save before sending it, so that a run
-        // that dies with it in flight is resumed by a look-up, not a second POST.
-        if req.purpose() == Purpose::SinglePost {
+        // A request that may create the result (the single POST, a final PUT): save first,
+        // so that a run that dies with it in flight is resumed by a look-up, not a repeat.
+        if req.save_before_sending() {
             self.save(upload)?;
         }
         let started = Instant::now();
@@ -112,22 +112,17 @@ impl Driver<'_> {
         }
         let now = now();
         match result {
-            Ok(Answer {
-                status,
-                headers,
-                body,
-            }) => {
-                let retry = headers
-                    .iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case("retry-after"))
-                    .map(|(_, v)| format!(", Retry-After: {v}"))
+            Ok(answer) => {
+                let retry = answer
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| format!(", Retry-After: {v}"))
                     .unwrap_or_default();
+                let status = answer.status().as_u16();
                 self.line(format_args!("<- {} {status} ({ms} ms{retry})", req.id()));
-                let resp = Response::new(status)
-                    .headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
-                    .body(&body);
                 upload
-                    .handle_response(now, req.id(), resp)
+                    .handle_response(now, req.id(), Response::from(&answer))
                     .map_err(|e| bug(&e))?;
             }
             Err(SendError::Transport(t)) => {
@@ -150,10 +145,9 @@ impl Driver<'_> {
                 )))
             }
         }
-        // Save as soon as a session exists, and after every answer while it does.
-        if upload.upload_url().is_some() {
-            self.save(upload)?;
-        }
+        // After every answer: a finished upload saves as finished, so that a run that dies
+        // before removing the state file resumes into the same result, sending nothing.
+        self.save(upload)?;
         if let Some(bar) = &self.progress {
             bar.set_position(upload.progress().confirmed);
         }

@@ -12,14 +12,14 @@
 //! ```
 //!
 //! Modules: [`args`] the command line, [`source`] the file and its byte ranges,
-//! [`transport`] one request over ureq, [`drive`] the loop around the core, [`state_file`]
-//! the atomic `--state` file, and [`async_driver`] the same loop on tokio and hyper.
+//! [`transport`] one request over ureq, [`drive`] the loop around the core, and
+//! [`state_file`] the atomic `--state` file. The embedded emulator serves only the demo mode
+//! (no `--graph-url`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod args;
-pub mod async_driver;
 pub mod drive;
 pub mod source;
 pub mod state_file;
@@ -134,7 +134,11 @@ fn execute(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
     if let Some(ms) = args.retry_initial_ms {
         retry.initial = Duration::from_millis(ms.max(1));
     }
-    let options = { let mut o = Options::default(); o.chunk_size = Some(args.chunk_size); o.force_session = args.session_only; o.retry = retry; o.size_limit = args.size_limit; o };
+    let options = Options::default()
+        .with_chunk_size(args.chunk_size)
+        .with_force_session(args.session_only)
+        .with_retry(retry)
+        .with_size_limit(args.size_limit);
 
     let mut state = args.state.as_deref().map(StateFile::new);
     let saved = match state.as_mut() {
@@ -170,6 +174,8 @@ fn execute(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
     }
 
     let had_session = upload.upload_url().is_some();
+    // What this run sends and creates: a resumed upload carries the earlier runs' counts.
+    let (requests_before, sessions_before) = (upload.requests(), upload.sessions());
     let show_bar =
         !args.verbose && std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
     let progress = show_bar.then(|| {
@@ -220,8 +226,8 @@ fn execute(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
             "attachment_id": completion.id,
             "location": completion.location,
             "size": completion.size,
-            "requests": upload.requests(),
-            "sessions": upload.sessions(),
+            "requests": upload.requests() - requests_before,
+            "sessions": upload.sessions() - sessions_before,
         });
         let _ = writeln!(out, "{line}");
         if let Some(v) = verified {
@@ -239,8 +245,8 @@ fn execute(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
             } else {
                 ""
             },
-            upload.requests(),
-            upload.sessions()
+            upload.requests() - requests_before,
+            upload.sessions() - sessions_before
         );
         if let Some(v) = verified {
             let _ = writeln!(out, "{v}");

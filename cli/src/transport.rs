@@ -1,10 +1,11 @@
 //! Sends one core [`Request`] over blocking HTTP with ureq and brings back the answer, or the
 //! [`TransportError`] that says whether the request may have reached the server.
 //!
-//! The rules the core sets for a driver (PROTOCOL.md 9) are kept here: the URL verbatim, the
-//! core's headers exactly, one exact `Content-Length` and never chunked encoding or
+//! The rules the core sets for a driver (docs/protocol.md §9) are kept here: the URL verbatim,
+//! the core's headers exactly, one exact `Content-Length` and never chunked encoding or
 //! compression, no redirects followed, 4xx and 5xx returned as answers, and
-//! `Authorization: Bearer` if and only if [`Request::needs_token`].
+//! `Authorization: Bearer` if and only if [`Request::needs_token`]. The request is built by the
+//! core's own conversion to the `http` crate's type, which marks the token header sensitive.
 
 use std::io;
 use std::time::Duration;
@@ -25,16 +26,8 @@ const MAX_ANSWER: u64 = 4 * 1024 * 1024;
 /// 320 KiB ones, whose reading then no longer overlaps the server's (see BENCHMARKS.md).
 const SEND_BUFFER: usize = 256 * 1024;
 
-/// An HTTP answer, owned.
-#[derive(Debug, Clone)]
-pub struct Answer {
-    /// The status code.
-    pub status: u16,
-    /// Every header received, in order; values that are not text are dropped.
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: Vec<u8>,
-}
+/// An HTTP answer, owned; the core reads it through `upload_session::Response::from`.
+pub type Answer = http::Response<Vec<u8>>;
 
 /// A blocking HTTP client that holds the bearer token.
 pub struct Http {
@@ -73,23 +66,13 @@ impl Http {
 
     /// Sends `req`, reading any file bytes it names from `file`.
     pub fn send(&self, req: &Request, file: &mut SourceFile) -> Result<Answer, SendError> {
-        let mut builder = http::Request::builder()
-            .method(req.method().as_str())
-            .uri(req.url());
-        for (name, value) in req.headers() {
-            builder = builder.header(name, value.as_str());
-        }
-        if req.needs_token() {
-            if let Some(token) = &self.token {
-                builder = builder.header("Authorization", format!("Bearer {token}"));
-            }
-        }
+        let token = self.token.as_deref();
         let result = match req.body() {
-            Body::Empty => self.run(builder.body(())),
-            Body::Json(json) => self.run(builder.body(json.as_str())),
+            Body::Empty => self.run(req.to_http((), token)),
+            Body::Json(json) => self.run(req.to_http(json.as_str(), token)),
             Body::FileRange(range) => {
                 let mut reader = file.range_reader(*range).map_err(file_error)?;
-                let result = self.run(builder.body(SendBody::from_reader(&mut reader)));
+                let result = self.run(req.to_http(SendBody::from_reader(&mut reader), token));
                 if let Some(e) = reader.file_error() {
                     return Err(SendError::File(e.to_owned()));
                 }
@@ -103,31 +86,20 @@ impl Http {
                 let mut reader = file
                     .base64_json_reader(prefix, *range, suffix)
                     .map_err(file_error)?;
-                let result = self.run(builder.body(SendBody::from_reader(&mut reader)));
+                let result = self.run(req.to_http(SendBody::from_reader(&mut reader), token));
                 if let Some(e) = reader.file_error() {
                     return Err(SendError::File(e.to_owned()));
                 }
                 result
             }
         };
-        let mut resp = result?;
-        let status = resp.status().as_u16();
-        let headers = resp
-            .headers()
-            .iter()
-            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect();
-        let body = resp
-            .body_mut()
+        let (parts, mut body) = result?.into_parts();
+        let body = body
             .with_config()
             .limit(MAX_ANSWER)
             .read_to_vec()
             .map_err(|e| SendError::Transport(classify(e)))?;
-        Ok(Answer {
-            status,
-            headers,
-            body,
-        })
+        Ok(http::Response::from_parts(parts, body))
     }
 
     fn run<B: ureq::AsSendBody>(

@@ -2,22 +2,69 @@
 //! mid-body, a 503 with Retry-After, a kept 503 and a lost final answer; the stored bytes must
 //! be the file's.
 
-mod common;
-
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::*;
-use graph_emulator::{Fault, RetryAfter};
-use todo_upload::async_driver;
+use graph_emulator::{Config, Emulator, Fault, FaultRule, Faults, RetryAfter};
+use upload_session_async as async_driver;
 use upload_session::{FileInfo, Options, Owner, RetryPolicy, Target, Upload};
+
+const TOKEN: &str = "tok-SECRET-async-never-leak";
+
+fn temp_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("async-driver-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `size` bytes of a seeded sequence, written to `dir/name`.
+fn make_file(dir: &Path, name: &str, size: u64, seed: u64) -> PathBuf {
+    let bytes: Vec<u8> = (0..size)
+        .map(|i| (i.wrapping_mul(seed | 1) >> 3) as u8)
+        .collect();
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn emulator(rules: Vec<FaultRule>) -> Emulator {
+    let faults = rules.into_iter().fold(Faults::none(), Faults::with);
+    Emulator::start(Config {
+        token: TOKEN.to_owned(),
+        faults,
+        ..Config::default()
+    })
+    .unwrap()
+}
+
+fn nth(n: u64, fault: Fault) -> FaultRule {
+    FaultRule::nth(n, fault)
+}
+
+/// The task holds exactly one attachment, and it is the file, byte for byte.
+fn assert_stored(emu: &Emulator, file: &Path) {
+    let stored = emu.task_attachments();
+    assert_eq!(stored.len(), 1, "exactly one attachment");
+    assert!(stored[0].bytes == std::fs::read(file).unwrap(), "stored bytes differ");
+}
+
+fn faulted(emu: &Emulator, name: &str) -> Vec<graph_emulator::RecordedRequest> {
+    emu.requests()
+        .into_iter()
+        .filter(|r| r.fault == Some(name))
+        .collect()
+}
 
 fn new_upload(emu: &graph_emulator::Emulator, size: u64, name: &str, chunk: u64) -> Upload {
     let target =
         Target::todo_task(&emu.base_url(), Owner::Me, emu.list_id(), emu.task_id()).unwrap();
-    let options = { let mut o = Options::default(); o.chunk_size = Some(chunk); o.retry = RetryPolicy {
+    let options = Options::default()
+        .with_chunk_size(chunk)
+        .with_retry(RetryPolicy {
             initial: Duration::from_millis(20),
             ..RetryPolicy::default()
-        }; o };
+        });
     Upload::new(target, FileInfo::new(name, size), options).unwrap()
 }
 

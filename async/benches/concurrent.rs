@@ -1,8 +1,8 @@
-//! Many uploads at once through the async driver (`todo_upload::async_driver`, tokio + hyper)
+//! Many uploads at once through the async driver (`upload_session_async`, tokio + hyper)
 //! against one in-process `graph_emulator`, in one process: 1,000 uploads of 1 MiB by default,
 //! each to its own task, all started together.
 //!
-//! `cargo bench -p todo-upload --bench concurrent -- [--uploads N] [--size BYTES]
+//! `cargo bench -p upload-session-async --bench concurrent -- [--uploads N] [--size BYTES]
 //! [--chunk BYTES] [--files K]`
 //!
 //! Each attachment is checked byte for byte against its file once every upload has ended;
@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use graph_emulator::{Config, Emulator};
-use todo_upload::async_driver;
+use upload_session_async as async_driver;
 use upload_session::{FileInfo, Options, Owner, RetryPolicy, Target, Upload};
 
 fn main() {

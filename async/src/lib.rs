@@ -1,10 +1,14 @@
-//! The same core, driven asynchronously: tokio for time and files, hyper 1.x's HTTP/1 client
-//! connection for the wire. It shows that the core needs nothing of its driver but "send this,
-//! tell me what came back, and what time it is".
+//! An async driver for the [`upload_session`] core: tokio for time and files, hyper 1.x's
+//! HTTP/1 client connection for the wire. The core needs nothing of its driver but "send this,
+//! tell me what came back, and what time it is"; requests and answers cross through the core's
+//! own `http` conversions (which mark the token header sensitive).
 //!
 //! Kept small on purpose: one connection per request (so a dropped connection never poisons
-//! the next request), plain `http://` only (an emulator or a local proxy; TLS is the blocking
-//! CLI's job), and each chunk read with `tokio::fs` into one buffer of at most the chunk size.
+//! the next request), plain `http://` only (an emulator or a local proxy), and each chunk read
+//! with `tokio::fs` into one buffer of at most the chunk size. It does not save state.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
 
 use std::time::{Duration, SystemTime};
 
@@ -17,6 +21,9 @@ use upload_session::{
     Action, Base64Encoder, Body, ByteRange, Completion, Request, Response, Timestamp,
     TransportError, Upload,
 };
+
+/// An answer, owned.
+type Answer = hyper::Response<Bytes>;
 
 /// Why [`upload`] stopped without an attachment.
 #[derive(Debug)]
@@ -44,9 +51,6 @@ impl std::fmt::Display for AsyncError {
 
 impl std::error::Error for AsyncError {}
 
-/// An answer, owned: status, headers, body.
-type Answer = (u16, Vec<(String, String)>, Bytes);
-
 /// Drives `upload` to its end, reading the file at `path`, sending `token` where the core
 /// asks for it, and giving each request `timeout` to be answered.
 pub async fn upload(
@@ -68,12 +72,7 @@ pub async fn upload(
                 };
                 let now = Timestamp::from_system_time(SystemTime::now());
                 let fed = match &result {
-                    Ok((status, headers, body)) => {
-                        let resp = Response::new(*status)
-                            .headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
-                            .body(body);
-                        upload.handle_response(now, req.id(), resp)
-                    }
+                    Ok(answer) => upload.handle_response(now, req.id(), Response::from(answer)),
                     Err(e) => upload.handle_transport_error(now, req.id(), *e),
                 };
                 fed.map_err(|e| AsyncError::Driver(e.to_string()))?;
@@ -89,6 +88,7 @@ pub async fn upload(
             Action::Done(c) => return Ok(c),
             Action::Failed(e) => return Err(AsyncError::Upload(e)),
             Action::Cancelled => return Err(AsyncError::Cancelled),
+            other => return Err(AsyncError::Driver(format!("an unknown action {other:?}"))),
         }
     }
 }
@@ -149,36 +149,26 @@ async fn send(req: &Request, body: Bytes, token: &str) -> Result<Answer, Transpo
         .map_err(|_| TransportError::Connect)?;
     tokio::spawn(conn);
 
-    // Origin-form target (path and query, verbatim), the core's headers, the token if asked.
-    let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let mut builder = hyper::Request::builder()
-        .method(req.method().as_str())
-        .uri(target)
-        .header("Host", uri.authority().map_or(host, |a| a.as_str()));
-    for (name, value) in req.headers() {
-        builder = builder.header(name, value.as_str());
-    }
-    if req.needs_token() {
-        builder = builder.header("Authorization", format!("Bearer {token}"));
-    }
-    let request = builder
-        .body(Full::new(body))
+    // The core's request, headers and token as it says; then the origin-form target (path and
+    // query, verbatim) and Host, as an HTTP/1 client connection sends them.
+    let mut request = req
+        .to_http(Full::new(body), Some(token))
         .map_err(|_| TransportError::Connect)?;
+    let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    *request.uri_mut() = target.parse().map_err(|_| TransportError::Connect)?;
+    let host = uri.authority().map_or(host, |a| a.as_str());
+    let host = hyper::header::HeaderValue::from_str(host).map_err(|_| TransportError::Connect)?;
+    request.headers_mut().insert(hyper::header::HOST, host);
 
     let resp = sender
         .send_request(request)
         .await
         .map_err(|_| TransportError::Interrupted)?;
-    let status = resp.status().as_u16();
-    let headers = resp
-        .headers()
-        .iter()
-        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect();
-    let body = Limited::new(resp.into_body(), 4 << 20)
+    let (parts, body) = resp.into_parts();
+    let body = Limited::new(body, 4 << 20)
         .collect()
         .await
         .map_err(|_| TransportError::Interrupted)?
         .to_bytes();
-    Ok((status, headers, body))
+    Ok(hyper::Response::from_parts(parts, body))
 }
