@@ -26,7 +26,12 @@ fn target() -> Target {
 
 /// A machine with a session, for a file so large that the benchmark never reaches its end.
 fn uploading(chunk: u64) -> (Upload, Timestamp) {
-    let options = { let mut o = Options::default(); o.chunk_size = Some(chunk); o.size_limit = Some(u64::MAX); o };
+    let options = {
+        let mut o = Options::default();
+        o.chunk_size = Some(chunk);
+        o.size_limit = Some(u64::MAX);
+        o
+    };
     let mut up = Upload::new(target(), FileInfo::new("big.bin", 1 << 60), options).unwrap();
     let now = Timestamp::from_unix_millis(1_700_000_000_000);
     let Action::Send(req) = up.poll(now) else {
@@ -118,7 +123,12 @@ fn restore(c: &mut Criterion) {
     let saved = up.save();
     let target = target();
     let file = FileInfo::new("big.bin", 1 << 60);
-    let options = { let mut o = Options::default(); o.chunk_size = Some(3_932_160); o.size_limit = Some(u64::MAX); o };
+    let options = {
+        let mut o = Options::default();
+        o.chunk_size = Some(3_932_160);
+        o.size_limit = Some(u64::MAX);
+        o
+    };
     c.bench_function("restore", |b| {
         b.iter(|| {
             let up = Upload::restore(

@@ -37,7 +37,10 @@ pub(crate) enum Answer {
     /// completion (docs/protocol.md §8: ask again).
     NoRanges,
     /// The upload is complete and this is its result (docs/protocol.md §5, §7).
-    Completed { id: String, location: Option<String> },
+    Completed {
+        id: String,
+        location: Option<String>,
+    },
     /// The upload is complete, but the answer names no result.
     CompletedUnnamed,
     /// A page of the attachments listing (docs/protocol.md §8).
@@ -158,11 +161,7 @@ fn created(resp: &Response<'_>, size: u64, scratch: &mut ExpectedRanges) -> Answ
     }
 }
 
-fn session_ranges(
-    resp: &Response<'_>,
-    size: u64,
-    scratch: &mut ExpectedRanges,
-) -> Answer {
+fn session_ranges(resp: &Response<'_>, size: u64, scratch: &mut ExpectedRanges) -> Answer {
     scratch.clear();
     match parse_upload_session(resp.body_bytes(), size, scratch) {
         Ok(f) if f.has_ranges && !scratch.is_empty() => Answer::Ranges {
@@ -241,7 +240,10 @@ mod tests {
             Purpose::UploadChunk,
             Response::new(201).header("location", "https://g/x/Attachments/AAMk%3D"),
         );
-        assert!(matches!(a, Answer::Completed { ref id, .. } if id == "AAMk="), "{a:?}");
+        assert!(
+            matches!(a, Answer::Completed { ref id, .. } if id == "AAMk="),
+            "{a:?}"
+        );
         let (a, _) = read(Purpose::UploadChunk, Response::new(201));
         assert!(matches!(a, Answer::CompletedUnnamed), "{a:?}");
         let (a, _) = read(Purpose::UploadChunk, Response::new(416));
@@ -263,7 +265,10 @@ mod tests {
         let (a, _) = read(Purpose::Cancel, Response::new(204));
         assert!(matches!(a, Answer::Deleted), "{a:?}");
         let (a, _) = read(Purpose::FindResult, Response::new(404));
-        assert!(matches!(a, Answer::Refused(ref e) if e.status == 404), "{a:?}");
+        assert!(
+            matches!(a, Answer::Refused(ref e) if e.status == 404),
+            "{a:?}"
+        );
         let (a, _) = read(Purpose::Cancel, Response::new(401));
         assert!(matches!(a, Answer::Unauthorized), "{a:?}");
     }

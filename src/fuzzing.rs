@@ -1765,7 +1765,10 @@ fn check_restored(saved: &str, restored: &Upload) {
     }
     // Restoring decides nothing yet: the phase saved again is the phase saved.
     assert_eq!(got["phase"], want["phase"], "restore changed the phase");
-    assert_eq!(got["restarts"], want["restarts"], "restore changed the restarts");
+    assert_eq!(
+        got["restarts"], want["restarts"],
+        "restore changed the restarts"
+    );
 }
 
 fn saved_value(saved: &str) -> serde_json::Value {
@@ -1815,11 +1818,15 @@ pub fn upload_session_body(data: &[u8]) {
     } else {
         (size, kind)
     };
-    let options = { let mut o = Options::default(); o.chunk_size = Some(if kind == Kind::Drive {
+    let options = Options {
+        chunk_size: Some(if kind == Kind::Drive {
             327_680
         } else {
             1_000_000
-        }); o.force_session = !single; o };
+        }),
+        force_session: !single,
+        ..Options::default()
+    };
     let Ok(mut up) = Upload::new(target(kind), file(size), options.clone()) else {
         panic!("the harness's own upload is refused");
     };
@@ -1942,7 +1949,12 @@ pub fn restore(data: &[u8]) {
         1 => 1 + u64::from(inp.u16()),
         _ => 8_000_000,
     };
-    let options = { let mut o = Options::default(); o.chunk_size = Some(327_680 * (1 + inp.below(8))); o.force_session = inp.u8() % 4 != 0; o.max_restarts = u32::from(inp.u8() % 3); o };
+    let options = Options {
+        chunk_size: Some(327_680 * (1 + inp.below(8))),
+        force_session: inp.u8() % 4 != 0,
+        max_restarts: u32::from(inp.u8() % 3),
+        ..Options::default()
+    };
     let saved: Vec<u8> = match mode {
         0 => inp.rest().to_vec(),
         _ => {
@@ -2012,7 +2024,10 @@ pub fn restore(data: &[u8]) {
         // A finished upload restores finished: the same outcome, no request, ever.
         let now = Timestamp::from_unix_millis(START);
         let first = up.poll(now);
-        assert!(matches!(first, Action::Done(_) | Action::Cancelled), "{first:?}");
+        assert!(
+            matches!(first, Action::Done(_) | Action::Cancelled),
+            "{first:?}"
+        );
         up.cancel(now);
         assert_eq!(up.poll(now), first, "a restored outcome must stay");
         return;

@@ -94,6 +94,7 @@
 
 mod answer;
 mod error;
+mod inspect;
 #[cfg(feature = "http")]
 mod interop;
 mod machine;

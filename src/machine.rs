@@ -35,13 +35,12 @@
 //! Creating a session counts against `max_restarts` after the first; a streak counts against
 //! the retry policy; chunk answers that add no bytes count against [`MAX_STALLS`].
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::answer::{classify, no_result, Answer};
 use crate::error::{CallerError, ConfigError, Error, Failure, ProtocolError};
-use crate::options::{FileInfo, Options, Progress, State};
+use crate::options::{FileInfo, Options};
 use crate::phase::{AfterDelete, AfterLookup, Blind, Lookup, Resume, Session, StatusQuery};
 use crate::ranges::{next_chunk, ByteRange, ExpectedRanges};
 use crate::request::{Action, Body, Completion, Method, Purpose, Request, RequestId, WaitReason};
@@ -51,7 +50,6 @@ use crate::session::AttachmentJson;
 use crate::state::Restored;
 use crate::target::Target;
 use crate::time::{parse_http_date, SentAt, ServerClock, Timestamp};
-use crate::url::Redacted;
 
 /// Chunk answers in a row that add no bytes before the upload gives up: a server that takes
 /// bytes and never counts them would otherwise be fed for ever.
@@ -104,17 +102,17 @@ pub(crate) struct Budget {
 /// [`Upload::token_refreshed`], [`Upload::cancel`]; each takes the current time. Output: the
 /// [`Action`] that `poll` returns. The machine holds no token and never touches the file.
 pub struct Upload {
-    target: Target,
-    file: FileInfo,
-    options: Options,
+    pub(crate) target: Target,
+    pub(crate) file: FileInfo,
+    pub(crate) options: Options,
     pub(crate) phase: Phase,
-    in_flight: Option<Request>,
+    pub(crate) in_flight: Option<Request>,
     wait: Option<(Timestamp, WaitReason)>,
     token: Token,
     cancel_asked: bool,
     clock: ServerClock,
     pub(crate) budget: Budget,
-    now: Timestamp,
+    pub(crate) now: Timestamp,
     next_id: u64,
     scratch: ExpectedRanges,
 }
@@ -122,36 +120,7 @@ pub struct Upload {
 impl Upload {
     /// A new upload of `file` to `target`. Nothing is sent until the first [`Upload::poll`].
     pub fn new(target: Target, file: FileInfo, options: Options) -> Result<Upload, ConfigError> {
-        let p = target.profile();
-        let chunk = options.chunk_size.unwrap_or(p.default_chunk);
-        if chunk == 0 || chunk > p.max_chunk || (p.chunk_align > 1 && chunk % p.chunk_align != 0) {
-            return Err(ConfigError::ChunkSize {
-                chunk,
-                max: p.max_chunk,
-                align: p.chunk_align,
-            });
-        }
-        let max = options.size_limit.unwrap_or(p.max_size);
-        if file.size > max {
-            return Err(ConfigError::FileTooLarge {
-                size: file.size,
-                max,
-            });
-        }
-        if file.name.is_empty() {
-            return Err(ConfigError::EmptyName);
-        }
-        if options.retry.max_attempts == 0 {
-            return Err(ConfigError::RetryPolicy("max_attempts must be at least 1"));
-        }
-        let single_post = p
-            .single_post_below
-            .is_some_and(|limit| file.size == 0 || (file.size < limit && !options.force_session));
-        if file.size == 0 && !single_post {
-            return Err(ConfigError::Profile(
-                "a 0-byte file needs the single POST, which this target lacks",
-            ));
-        }
+        let single_post = options.check(target.profile(), &file)?;
         Ok(Upload {
             phase: if single_post {
                 Phase::Posting(None)
@@ -222,7 +191,14 @@ impl Upload {
                     &self.file.content_type,
                 );
                 let url = Arc::from(self.target.create_url());
-                (Purpose::CreateSession, Method::Post, url, true, Body::Json(body), false)
+                (
+                    Purpose::CreateSession,
+                    Method::Post,
+                    url,
+                    true,
+                    Body::Json(body),
+                    false,
+                )
             }
             Phase::Posting(doubt) => {
                 // The POST may create the result: recorded now, before it leaves (§11).
@@ -260,7 +236,14 @@ impl Upload {
                     s.risky = Some(sent);
                 }
                 let (url, token) = (s.put_url.clone(), s.needs_token);
-                (Purpose::UploadChunk, Method::Put, url, token, Body::FileRange(range), last)
+                (
+                    Purpose::UploadChunk,
+                    Method::Put,
+                    url,
+                    token,
+                    Body::FileRange(range),
+                    last,
+                )
             }
             Phase::Querying(s) => (
                 Purpose::QueryStatus,
@@ -391,17 +374,21 @@ impl Upload {
         let phase = std::mem::replace(&mut self.phase, Phase::Cancelled);
         self.phase = match (phase, answer) {
             (phase, Answer::Unauthorized) => return self.unauthorized(req, phase),
-            (phase, Answer::Transient {
-                status,
-                retry_after,
-            }) => {
+            (
+                phase,
+                Answer::Transient {
+                    status,
+                    retry_after,
+                },
+            ) => {
                 self.phase = phase;
                 return self.failed(req, Failure::Status(status), retry_after);
             }
             // Whatever came of the DELETE of an abandoned session, a new one follows.
-            (Phase::Cancelling(_, AfterDelete::NewSession), Answer::Refused(_) | Answer::Broken(_)) => {
-                self.restart()
-            }
+            (
+                Phase::Cancelling(_, AfterDelete::NewSession),
+                Answer::Refused(_) | Answer::Broken(_),
+            ) => self.restart(),
             (phase, Answer::Refused(e)) => self.fail_in(phase, Error::Status(e)),
             (phase, Answer::Broken(error)) => {
                 let e = Error::Protocol {
@@ -410,11 +397,14 @@ impl Upload {
                 };
                 self.fail_in(phase, e)
             }
-            (Phase::Creating, Answer::Created {
-                upload_url,
-                expires,
-                ranges,
-            }) => {
+            (
+                Phase::Creating,
+                Answer::Created {
+                    upload_url,
+                    expires,
+                    ranges,
+                },
+            ) => {
                 let expected = if ranges {
                     std::mem::take(&mut self.scratch)
                 } else {
@@ -498,7 +488,9 @@ impl Upload {
             }
             (Phase::Uploading(s) | Phase::Querying(s), Answer::Gone) => self.session_gone(s),
             (Phase::Cancelling(_, then), Answer::Deleted | Answer::Gone) => self.deleted(then),
-            (Phase::Finding(l), Answer::Listing { items, next }) => self.on_listing(l, &items, next),
+            (Phase::Finding(l), Answer::Listing { items, next }) => {
+                self.on_listing(l, &items, next)
+            }
             // No other pair can happen: each phase sends one kind of request. Keep the phase.
             (phase, _) => phase,
         };
@@ -558,7 +550,8 @@ impl Upload {
                         left,
                         max_total: policy.max_total,
                     },
-                    StreakEnd::Attempts(attempts) | StreakEnd::Total {
+                    StreakEnd::Attempts(attempts)
+                    | StreakEnd::Total {
                         failures: attempts, ..
                     } => Error::RetriesExhausted {
                         purpose: req.purpose,
@@ -691,7 +684,12 @@ impl Upload {
     /// A page of the listing: ours is the newest attachment of the file's name and size made
     /// after the request that may have created it, on the server's clock (docs/protocol.md
     /// §10, §11). One without a date cannot be told from an older one and is not taken.
-    fn on_listing(&mut self, mut l: Lookup, items: &[AttachmentJson], next: Option<String>) -> Phase {
+    fn on_listing(
+        &mut self,
+        mut l: Lookup,
+        items: &[AttachmentJson],
+        next: Option<String>,
+    ) -> Phase {
         let cutoff = l.since.on_server(&self.clock);
         let found = items.iter().rev().find(|a| {
             a.name.as_deref() == Some(self.file.name.as_str())
@@ -781,99 +779,6 @@ impl Upload {
         )
     }
 
-    /// Where the upload stands.
-    pub fn state(&self) -> State {
-        match &self.phase {
-            Phase::Creating => State::Creating,
-            Phase::Posting(_) => State::Posting,
-            Phase::Uploading(_) => State::Uploading,
-            Phase::Querying(_) => State::Querying,
-            Phase::Finding(_) => State::FindingResult,
-            Phase::Cancelling(..) => State::Cancelling,
-            Phase::Done(_) => State::Done,
-            Phase::Failed(..) => State::Failed,
-            Phase::Cancelled => State::Cancelled,
-        }
-    }
-
-    /// Bytes the server confirmed, of the total.
-    pub fn progress(&self) -> Progress {
-        let total = self.file.size;
-        let confirmed = match &self.phase {
-            Phase::Done(_) => total,
-            _ => self
-                .session()
-                .map_or(0, |s| total - s.expected.missing_bytes().min(total)),
-        };
-        Progress { confirmed, total }
-    }
-
-    fn session(&self) -> Option<&Session> {
-        match &self.phase {
-            Phase::Uploading(s) | Phase::Querying(s) | Phase::Cancelling(s, _) => Some(s),
-            _ => None,
-        }
-    }
-
-    /// The ranges the server last said it still expects, while a session is open.
-    pub fn expected_ranges(&self) -> Option<&ExpectedRanges> {
-        self.session().map(|s| &s.expected)
-    }
-
-    /// Whether the upload's result may already exist on the server without this machine
-    /// knowing it: a single POST or a final PUT was sent and its answer is not in. A state
-    /// saved now makes the restored machine look before sending anything that could repeat it.
-    pub fn result_may_exist(&self) -> bool {
-        match &self.phase {
-            Phase::Posting(d) => d.is_some(),
-            Phase::Finding(_) => true,
-            Phase::Failed(_, Resume::Lookup(_)) => true,
-            Phase::Failed(_, Resume::Session(s)) => s.may_exist_since().is_some(),
-            _ => self.session().is_some_and(|s| s.may_exist_since().is_some()),
-        }
-    }
-
-    /// Requests emitted so far (resends counted), across saves and restores.
-    pub fn requests(&self) -> u64 {
-        self.budget.requests
-    }
-
-    /// Upload sessions created so far, across saves and restores.
-    pub fn sessions(&self) -> u32 {
-        self.budget.sessions
-    }
-
-    /// The chunk size in use.
-    pub fn chunk_size(&self) -> u64 {
-        let p = self.target.profile();
-        self.options.chunk_size.unwrap_or(p.default_chunk)
-    }
-
-    /// The file being uploaded.
-    pub fn file(&self) -> &FileInfo {
-        &self.file
-    }
-
-    /// The destination.
-    pub fn target(&self) -> &Target {
-        &self.target
-    }
-
-    /// The options in force.
-    pub fn options(&self) -> &Options {
-        &self.options
-    }
-
-    /// The request in flight, if one is.
-    pub fn in_flight(&self) -> Option<&Request> {
-        self.in_flight.as_ref()
-    }
-
-    /// The session's `uploadUrl`, redacted for display, while a session is open.
-    pub fn upload_url(&self) -> Option<Redacted> {
-        self.session().map(|s| Redacted::new(&s.upload_url))
-    }
-
     /// Puts a restored upload in place: `state.rs` checked the snapshot; what it means to
     /// go on from it is decided here.
     pub(crate) fn resume(&mut self, restored: Restored) {
@@ -881,7 +786,9 @@ impl Upload {
             Restored::Done(c) => Phase::Done(c),
             Restored::Cancelled => Phase::Cancelled,
             Restored::Live(Resume::Afresh, _) => return,
-            Restored::Live(Resume::Session(s), true) => Phase::Cancelling(*s, AfterDelete::Cancelled),
+            Restored::Live(Resume::Session(s), true) => {
+                Phase::Cancelling(*s, AfterDelete::Cancelled)
+            }
             // A session that refuses status queries goes straight to its next PUT, which
             // tests it; others are asked where they stand first (docs/protocol.md §6, §9).
             Restored::Live(Resume::Session(mut s), false) => match &mut s.query {
@@ -906,21 +813,5 @@ fn into_querying(phase: &mut Phase) -> Phase {
     match std::mem::replace(phase, Phase::Cancelled) {
         Phase::Uploading(s) => Phase::Querying(s),
         other => other,
-    }
-}
-
-impl fmt::Debug for Upload {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Upload")
-            .field("state", &self.state())
-            .field("target", &Redacted::new(self.target.create_url()))
-            .field("file", &self.file.name)
-            .field("progress", &self.progress())
-            .field("upload_url", &self.upload_url())
-            .field("in_flight", &self.in_flight.as_ref().map(|r| r.id))
-            .field("wait", &self.wait)
-            .field("requests", &self.budget.requests)
-            .field("sessions", &self.budget.sessions)
-            .finish()
     }
 }

@@ -2,7 +2,9 @@
 //! behave ([`Options`]); and the plain values the machine reports back ([`State`],
 //! [`Progress`]).
 
+use crate::error::ConfigError;
 use crate::retry::RetryPolicy;
+use crate::target::Profile;
 
 /// The file being uploaded, as the machine needs to know it. The machine never reads the file:
 /// it names byte ranges, and the driver reads them.
@@ -122,6 +124,44 @@ impl Options {
     pub fn with_size_limit(mut self, bytes: Option<u64>) -> Self {
         self.size_limit = bytes;
         self
+    }
+}
+
+impl Options {
+    /// Checks these options for `file` on a target with `profile`; true when the file goes
+    /// by the single POST (docs/protocol.md §7).
+    pub(crate) fn check(&self, profile: &Profile, file: &FileInfo) -> Result<bool, ConfigError> {
+        let (p, options) = (profile, self);
+        let chunk = options.chunk_size.unwrap_or(p.default_chunk);
+        if chunk == 0 || chunk > p.max_chunk || (p.chunk_align > 1 && chunk % p.chunk_align != 0) {
+            return Err(ConfigError::ChunkSize {
+                chunk,
+                max: p.max_chunk,
+                align: p.chunk_align,
+            });
+        }
+        let max = options.size_limit.unwrap_or(p.max_size);
+        if file.size > max {
+            return Err(ConfigError::FileTooLarge {
+                size: file.size,
+                max,
+            });
+        }
+        if file.name.is_empty() {
+            return Err(ConfigError::EmptyName);
+        }
+        if options.retry.max_attempts == 0 {
+            return Err(ConfigError::RetryPolicy("max_attempts must be at least 1"));
+        }
+        let single_post = p
+            .single_post_below
+            .is_some_and(|limit| file.size == 0 || (file.size < limit && !options.force_session));
+        if file.size == 0 && !single_post {
+            return Err(ConfigError::Profile(
+                "a 0-byte file needs the single POST, which this target lacks",
+            ));
+        }
+        Ok(single_post)
     }
 }
 

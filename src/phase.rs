@@ -308,7 +308,10 @@ mod tests {
         let mut scratch = ExpectedRanges::from_ranges([r(0, 10), r(20, 30)]);
         assert!(!s.follow(&mut scratch), "ranges coming back: no progress");
         let mut scratch = ExpectedRanges::from_ranges([r(20, 30)]);
-        assert!(!s.follow(&mut scratch), "back to the best: still no progress");
+        assert!(
+            !s.follow(&mut scratch),
+            "back to the best: still no progress"
+        );
     }
 
     #[test]
@@ -328,10 +331,18 @@ mod tests {
         let mut expected = ExpectedRanges::from_ranges([r(0, 300)]);
         let mut b = Blind::new(Some(0));
         assert!(b.refused(r(0, 100), 300, &mut expected));
-        assert_eq!(expected.first(), Some(r(100, 300)), "skipped the held chunk");
+        assert_eq!(
+            expected.first(),
+            Some(r(100, 300)),
+            "skipped the held chunk"
+        );
         assert!(b.refused(r(100, 200), 300, &mut expected));
         assert!(b.refused(r(100, 200), 300, &mut expected));
-        assert_eq!(expected.first(), Some(r(0, 300)), "back to the confirmed ranges");
+        assert_eq!(
+            expected.first(),
+            Some(r(0, 300)),
+            "back to the confirmed ranges"
+        );
         for _ in 0..5 {
             assert!(b.refused(r(0, 100), 300, &mut expected));
         }

@@ -175,9 +175,10 @@ impl Streak {
         }
     }
 
-    /// Counts a failure at `now` and gives the wait before the next try: the backoff (none
-    /// for a first failure when `retry_at_once`), never less than the server's `retry_after`
-    /// nor than the wait before. `Err` when the policy's tries or time are spent.
+    /// Counts a failure at `now` and gives the wait before the next try: the server's
+    /// `retry_after` when it gave one, else the backoff (none for a first failure when
+    /// `retry_at_once`); never less than the wait before. `Err` when the policy's tries or time
+    /// are spent.
     pub(crate) fn fail(
         &mut self,
         policy: &RetryPolicy,
@@ -190,13 +191,12 @@ impl Streak {
         if self.failures >= policy.max_attempts {
             return Err(StreakEnd::Attempts(self.failures));
         }
-        let backoff = if retry_at_once && self.failures == 1 {
-            Duration::ZERO
-        } else {
-            policy.backoff(self.failures, rng)
+        let wait = match retry_after {
+            Some(asked) => asked,
+            None if retry_at_once && self.failures == 1 => Duration::ZERO,
+            None => policy.backoff(self.failures, rng),
         };
-        let asked = retry_after.unwrap_or(Duration::ZERO);
-        let wait = backoff.max(asked).max(self.last_wait);
+        let wait = wait.max(self.last_wait);
         let spent = now.saturating_duration_since(self.started);
         if spent.saturating_add(wait) > policy.max_total {
             return Err(StreakEnd::Total {
@@ -243,15 +243,7 @@ mod tests {
             parse_retry_after("99999999999999999999", now),
             Some(Duration::from_secs(u64::MAX))
         );
-        for bad in [
-            "",
-            "-1",
-            "1.",
-            ".5",
-            "1e3",
-            "abc",
-            "1.2.3",
-        ] {
+        for bad in ["", "-1", "1.", ".5", "1e3", "abc", "1.2.3"] {
             assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
         }
     }

@@ -135,7 +135,12 @@ fn a_single_post_failing_forever_is_bounded_by_the_retry_policy() {
 fn a_huge_file_in_tiny_chunks_does_not_overflow_the_put_budget() {
     let target =
         Target::todo_task("https://graph.microsoft.com/v1.0", Owner::Me, "L", "T").unwrap();
-    let options = { let mut o = Options::default(); o.chunk_size = Some(1); o.size_limit = Some(u64::MAX); o };
+    let options = {
+        let mut o = Options::default();
+        o.chunk_size = Some(1);
+        o.size_limit = Some(u64::MAX);
+        o
+    };
     let mut up = Upload::new(target, FileInfo::new("a.bin", u64::MAX), options).unwrap();
     let now = Timestamp::from_unix_millis(1_700_000_000_000);
     let Action::Send(create) = up.poll(now) else {

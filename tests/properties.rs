@@ -274,17 +274,17 @@ fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
             }
         }
         End::Failed(e) => {
-            let expected_kind = match &e {
+            let expected_kind = matches!(
+                &e,
                 Error::RetriesExhausted { .. }
-                | Error::RetryAfterTooLong { .. }
-                | Error::SessionExpired { .. }
-                | Error::Unauthorized => true,
-                Error::Protocol {
-                    error: ProtocolError::NoProgress { .. },
-                    ..
-                } => true,
-                _ => false,
-            };
+                    | Error::RetryAfterTooLong { .. }
+                    | Error::SessionExpired { .. }
+                    | Error::Unauthorized
+                    | Error::Protocol {
+                        error: ProtocolError::NoProgress { .. },
+                        ..
+                    }
+            );
             prop_assert!(expected_kind, "unexpected failure: {e}");
             // A failed upload restored goes on, without faults, to one attachment.
             let mut steps = 0;

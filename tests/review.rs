@@ -40,7 +40,12 @@ fn session_body() -> String {
 }
 
 fn forced(chunk: u64) -> Options {
-    { let mut o = Options::default(); o.chunk_size = Some(chunk); o.force_session = true; o }
+    {
+        let mut o = Options::default();
+        o.chunk_size = Some(chunk);
+        o.force_session = true;
+        o
+    }
 }
 
 /// PROTOCOL.md 8 ("a lost answer to the final PUT ... look for the result before starting

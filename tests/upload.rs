@@ -15,7 +15,11 @@ const SEED_SIZE: u64 = 3_483_322;
 const MIB2: u64 = 2_097_152;
 
 fn opts(chunk: u64) -> Options {
-    { let mut o = Options::default(); o.chunk_size = Some(chunk); o }
+    {
+        let mut o = Options::default();
+        o.chunk_size = Some(chunk);
+        o
+    }
 }
 
 fn done(run: &Run) -> &upload_session::Completion {
@@ -135,18 +139,20 @@ fn small_files_go_by_single_post_unless_forced() {
     let (up, _) = new_upload(3_000_000, Options::default());
     assert_eq!(up.state(), State::Creating);
     // Forced: a 1-byte file through a session, one PUT of bytes 0-0/1.
-    let (mut up, mut model) = new_upload(
-        1,
-        { let mut o = Options::default(); o.force_session = true; o },
-    );
+    let (mut up, mut model) = new_upload(1, {
+        let mut o = Options::default();
+        o.force_session = true;
+        o
+    });
     let run = drive(&mut up, &mut model, |_, _| Fault::None, 10);
     done(&run);
     assert_eq!(puts(&run.log), ["0-0"]);
     // A 0-byte file cannot be a Content-Range: single POST even when forced.
-    let (up, _) = new_upload(
-        0,
-        { let mut o = Options::default(); o.force_session = true; o },
-    );
+    let (up, _) = new_upload(0, {
+        let mut o = Options::default();
+        o.force_session = true;
+        o
+    });
     assert_eq!(up.state(), State::Posting);
 }
 
@@ -404,10 +410,12 @@ fn expiry_by_the_clock_is_noticed_before_sending() {
 
 #[test]
 fn restarts_can_be_disallowed() {
-    let (mut up, mut model) = new_upload(
-        3 * MIB2,
-        { let mut o = Options::default(); o.chunk_size = Some(MIB2); o.max_restarts = 0; o },
-    );
+    let (mut up, mut model) = new_upload(3 * MIB2, {
+        let mut o = Options::default();
+        o.chunk_size = Some(MIB2);
+        o.max_restarts = 0;
+        o
+    });
     let run = drive(
         &mut up,
         &mut model,
@@ -762,10 +770,12 @@ fn retries_are_bounded_by_attempts_and_by_time() {
         max_attempts: 4,
         ..RetryPolicy::default()
     };
-    let (mut up, mut model) = new_upload(
-        SEED_SIZE,
-        { let mut o = Options::default(); o.chunk_size = Some(MIB2); o.retry = policy; o },
-    );
+    let (mut up, mut model) = new_upload(SEED_SIZE, {
+        let mut o = Options::default();
+        o.chunk_size = Some(MIB2);
+        o.retry = policy;
+        o
+    });
     let run = drive(&mut up, &mut model, |_, _| Fault::Internal, 50);
     assert!(matches!(
         failed(&run),
@@ -782,10 +792,12 @@ fn retries_are_bounded_by_attempts_and_by_time() {
         max_total: Duration::from_secs(10),
         ..RetryPolicy::default()
     };
-    let (mut up, mut model) = new_upload(
-        SEED_SIZE,
-        { let mut o = Options::default(); o.chunk_size = Some(MIB2); o.retry = policy; o },
-    );
+    let (mut up, mut model) = new_upload(SEED_SIZE, {
+        let mut o = Options::default();
+        o.chunk_size = Some(MIB2);
+        o.retry = policy;
+        o
+    });
     let run = drive(
         &mut up,
         &mut model,
@@ -1011,7 +1023,11 @@ fn a_404_answered_to_the_final_put_starts_over_without_a_lookup() {
 /// A saved session for a small file (created with `force_session`) is resumed, not left open.
 #[test]
 fn a_saved_session_for_a_small_file_is_resumed() {
-    let forced = { let mut o = Options::default(); o.force_session = true; o };
+    let forced = {
+        let mut o = Options::default();
+        o.force_session = true;
+        o
+    };
     let (mut up, mut model) = new_upload(1000, forced);
     let now = Timestamp::from_unix_millis(START);
     let Action::Send(create) = up.poll(now) else {

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use graph_emulator::{Config, Emulator};
-use upload_session_async as async_driver;
 use upload_session::{FileInfo, Options, Owner, RetryPolicy, Target, Upload};
+use upload_session_async as async_driver;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -81,10 +81,17 @@ fn main() {
             .enumerate()
             .map(|(i, task)| {
                 let target = Target::todo_task(&base, Owner::Me, &list, task).expect("target");
-                let options = { let mut o = Options::default(); o.chunk_size = Some(chunk); o.force_session = true; o.size_limit = Some(u64::MAX); o.retry = RetryPolicy {
+                let options = {
+                    let mut o = Options::default();
+                    o.chunk_size = Some(chunk);
+                    o.force_session = true;
+                    o.size_limit = Some(u64::MAX);
+                    o.retry = RetryPolicy {
                         initial: Duration::from_millis(50),
                         ..RetryPolicy::default()
-                    }; o };
+                    };
+                    o
+                };
                 let path = contents[i % files].0.clone();
                 let upload = Upload::new(target, FileInfo::new(format!("u{i}.bin"), size), options)
                     .expect("upload");

@@ -10,8 +10,8 @@
 use std::time::Duration;
 
 use graph_emulator::{Config, Emulator, Fault, FaultRule, Faults, RetryAfter};
-use upload_session_async as async_driver;
 use upload_session::{FileInfo, Options, Owner, Target, Upload};
+use upload_session_async as async_driver;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

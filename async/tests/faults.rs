@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use graph_emulator::{Config, Emulator, Fault, FaultRule, Faults, RetryAfter};
-use upload_session_async as async_driver;
 use upload_session::{FileInfo, Options, Owner, RetryPolicy, Target, Upload};
+use upload_session_async as async_driver;
 
 const TOKEN: &str = "tok-SECRET-async-never-leak";
 
@@ -46,7 +46,10 @@ fn nth(n: u64, fault: Fault) -> FaultRule {
 fn assert_stored(emu: &Emulator, file: &Path) {
     let stored = emu.task_attachments();
     assert_eq!(stored.len(), 1, "exactly one attachment");
-    assert!(stored[0].bytes == std::fs::read(file).unwrap(), "stored bytes differ");
+    assert!(
+        stored[0].bytes == std::fs::read(file).unwrap(),
+        "stored bytes differ"
+    );
 }
 
 fn faulted(emu: &Emulator, name: &str) -> Vec<graph_emulator::RecordedRequest> {

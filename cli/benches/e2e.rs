@@ -208,7 +208,13 @@ fn uploader(emu: &Emulator, path: &Path, chunk: u64) {
     let mut file = SourceFile::open(path).expect("open");
     let target =
         Target::todo_task(&emu.base_url(), Owner::Me, emu.list_id(), emu.task_id()).unwrap();
-    let options = { let mut o = Options::default(); o.chunk_size = Some(chunk); o.force_session = true; o.size_limit = Some(u64::MAX); o };
+    let options = {
+        let mut o = Options::default();
+        o.chunk_size = Some(chunk);
+        o.force_session = true;
+        o.size_limit = Some(u64::MAX);
+        o
+    };
     let mut upload = Upload::new(target, file.info(), options).expect("upload");
     let http = Http::new(Duration::from_secs(60), Some(emu.token().to_owned()));
     let mut driver = Driver {

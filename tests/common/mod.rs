@@ -528,9 +528,11 @@ impl Model {
         let value: Vec<_> = self
             .attachments
             .iter()
-            .map(|a| serde_json::json!({"id": a.id, "name": a.name, "size": a.size,
+            .map(|a| {
+                serde_json::json!({"id": a.id, "name": a.name, "size": a.size,
                 "contentType": "application/octet-stream",
-                "lastModifiedDateTime": rfc3339(a.created)}))
+                "lastModifiedDateTime": rfc3339(a.created)})
+            })
             .collect();
         json_answer(
             200,
@@ -744,7 +746,8 @@ pub fn retry_after_until(v: &str, now_ms: u64) -> Option<u64> {
     ];
     let m = months.iter().position(|m| *m == p[2])? as i64 + 1;
     let (d, y): (i64, i64) = (p[1].parse().ok()?, p[3].parse().ok()?);
-    let (hh, mm, ss): (i64, i64, i64) = (p[4].parse().ok()?, p[5].parse().ok()?, p[6].parse().ok()?);
+    let (hh, mm, ss): (i64, i64, i64) =
+        (p[4].parse().ok()?, p[5].parse().ok()?, p[6].parse().ok()?);
     let days = days_from_civil(y, m, d);
     Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) as u64)
 }
