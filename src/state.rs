@@ -35,7 +35,6 @@ struct Saved {
     file: SavedFile,
     phase: SavedPhase,
     sessions: u32,
-    restarts: u32,
     requests: u64,
     rng: Rng,
 }
@@ -164,7 +163,6 @@ impl Upload {
             },
             phase: saved_phase(&self.phase),
             sessions: self.budget.sessions,
-            restarts: self.budget.restarts,
             requests: self.budget.requests,
             rng: self.budget.rng.clone(),
         };
@@ -188,17 +186,14 @@ impl Upload {
     ) -> Result<Upload, RestoreError> {
         let s = decode(saved)?;
         check_destination(&s, &target, &file)?;
-        if s.sessions > 1_000_000 || s.restarts > s.sessions {
-            return Err(RestoreError::Invalid(format!(
-                "{} restarts of {} sessions",
-                s.restarts, s.sessions
-            )));
+        if s.sessions > 1_000_000 {
+            return Err(RestoreError::Invalid(format!("{} sessions", s.sessions)));
         }
         let restored = restored_phase(s.phase, &target, &file)?;
         let mut up =
             Upload::new(target, file, options).map_err(|e| RestoreError::Invalid(e.to_string()))?;
+        // A new process gets a new retry and restart budget; the counts go on.
         up.budget.sessions = s.sessions;
-        up.budget.restarts = s.restarts;
         up.budget.requests = s.requests;
         up.budget.rng = s.rng;
         up.resume(restored);

@@ -733,8 +733,18 @@ pub fn methods(log: &[Exchange]) -> Vec<&'static str> {
 /// `Retry-After` read independently of the crate: seconds (with a fraction) or an
 /// IMF-fixdate, as the server time (ms) before which no request may come.
 pub fn retry_after_until(v: &str, now_ms: u64) -> Option<u64> {
-    if let Ok(secs) = v.parse::<f64>() {
-        return Some(now_ms + (secs * 1000.0).ceil() as u64);
+    if v.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
+        // Exact decimal reading, rounded up to the millisecond.
+        let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+        let mut ms = int.parse::<u64>().ok()? * 1000;
+        let digits: Vec<u64> = frac.bytes().map(|b| u64::from(b - b'0')).collect();
+        for (i, d) in digits.iter().take(3).enumerate() {
+            ms += d * [100, 10, 1][i];
+        }
+        if digits.iter().skip(3).any(|d| *d != 0) {
+            ms += 1;
+        }
+        return Some(now_ms + ms);
     }
     // "Tue, 14 Nov 2023 22:13:23 GMT"
     let p: Vec<&str> = v.split([' ', ':']).collect();
