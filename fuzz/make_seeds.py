@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz targets from the protocol's own examples
-(PROTOCOL.md and the seed documents: the reference's createUploadSession answer, the
+(docs/protocol.md and the seed documents: the reference's createUploadSession answer, the
 tutorial's PascalCase PUT answer, its Content-Range headers and 201 Location).
 
 The bytes follow the decoders in src/fuzzing.rs (`Input`): one selector byte per choice,

@@ -6,7 +6,7 @@
 //! under stable `cargo test`, and the core crate gains no dependency.
 //!
 //! The checks are differential where the protocol allows it: range entries, Retry-After
-//! values and dates are compared with small independent readings of PROTOCOL.md written
+//! values and dates are compared with small independent readings of docs/protocol.md written
 //! here, not only run for panics.
 
 use std::time::Duration;
@@ -36,7 +36,7 @@ const BASE: &str = "https://graph.microsoft.com/v1.0";
 const TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJub25jZSI6ImZ1enoifQ.secret-token";
 /// The first `now` of every run: 2023-11-14T22:13:20Z.
 const START: u64 = 1_700_000_000_000;
-/// To Do's "under 4 MB", read as 4,000,000 (PROTOCOL.md 3).
+/// To Do's "under 4 MB", read as 4,000,000 (docs/protocol.md §3).
 const UNDER_4_MB: u64 = 4_000_000;
 /// Requests one `machine` run may send at most, whatever its input: keeps a run fast.
 const RUN_CAP: u64 = 3_000;
@@ -126,7 +126,7 @@ fn pick_size(inp: &mut Input<'_>) -> u64 {
 // ---------------------------------------------------------------------------------------
 // Reference readings of the protocol, independent of the crate's parsers.
 
-/// A number in a range entry, as PROTOCOL.md 4 reads it.
+/// A number in a range entry, as docs/protocol.md §4 reads it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum RefNumber {
     NotDigits,
@@ -156,7 +156,7 @@ fn ref_number(s: &str) -> RefNumber {
     }
 }
 
-/// What a `nextExpectedRanges` entry means (PROTOCOL.md 4), as a half-open range, or why it
+/// What a `nextExpectedRanges` entry means (docs/protocol.md §4), as a half-open range, or why it
 /// means nothing.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum RefRange {
@@ -180,7 +180,7 @@ fn ref_range(entry: &str, size: u64) -> RefRange {
         (RefNumber::Value(s), Some(RefNumber::Value(l))) => (s, Some(l)),
     };
     // "S" and "S-": to the end; "S-E": end inclusive; an end equal to the size is the last
-    // byte (PROTOCOL.md 8).
+    // byte (docs/protocol.md §8).
     let end: u128 = match last {
         None => u128::from(size),
         Some(l) if l < start => return RefRange::Reversed,
@@ -373,7 +373,7 @@ fn ref_fields(t: i64, offset_min: i64) -> (i64, usize, i64, i64, i64, i64) {
 // Target 1: nextExpectedRanges.
 
 /// `nextExpectedRanges` entries, lists and session bodies, each reading compared with the
-/// reference reading of PROTOCOL.md 4: `parse_range`, `ExpectedRanges::parse_all`, and the
+/// reference reading of docs/protocol.md §4: `parse_range`, `ExpectedRanges::parse_all`, and the
 /// session-body path that parses straight into the set.
 pub fn next_expected_ranges(data: &[u8]) {
     let mut inp = Input(data);
@@ -558,7 +558,7 @@ fn location(inp: &mut Input<'_>) {
             "{raw:?} gave {got:?}"
         );
     }
-    // A Location built from an ID gives the ID back (PROTOCOL.md 5, 8).
+    // A Location built from an ID gives the ID back (docs/protocol.md §5, §8).
     let enc = percent_encode(&id);
     let loc = match form {
         0 => format!("https://graph.microsoft.com/beta/users/6f9a/todo/lists/AAMDiFkfh=/tasks/AAMkADliMm=/Attachments/{enc}"),
@@ -574,7 +574,7 @@ fn location(inp: &mut Input<'_>) {
     }
 }
 
-/// Delta-seconds as PROTOCOL.md 9 reads them, in milliseconds rounded up; `None` for
+/// Delta-seconds as docs/protocol.md §9 reads them, in milliseconds rounded up; `None` for
 /// anything else or more than a year.
 fn ref_retry_seconds(v: &str) -> Option<u64> {
     let (int, frac) = match v.find('.') {
@@ -694,7 +694,7 @@ fn rfc3339(inp: &mut Input<'_>) {
     if (0..=9999).contains(&y) {
         assert_eq!(parse_rfc3339(&text), Ok(want), "{text}");
     }
-    // Display is RFC 3339 with milliseconds and parses back (PROTOCOL.md 2).
+    // Display is RFC 3339 with milliseconds and parses back (docs/protocol.md §2).
     let utc = Timestamp::from_unix_millis(t as u64);
     let (y, m, d, h, mi, s) = ref_fields(t, 0);
     let shown = format!("{y:04}-{:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z", m + 1);
@@ -1156,7 +1156,7 @@ impl Checker {
             "the request sent is the one in flight"
         );
         let url = req.url();
-        // The token only ever goes to Graph's origin (PROTOCOL.md 9).
+        // The token only ever goes to Graph's origin (docs/protocol.md §9).
         if req.needs_token() {
             assert!(
                 ref_graph_origin(url),

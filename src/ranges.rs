@@ -1,5 +1,5 @@
-//! Byte ranges of the file: the server's `nextExpectedRanges` (PROTOCOL.md 4) and the
-//! `Content-Range` of a PUT (PROTOCOL.md 3). Knows nothing of HTTP statuses or JSON.
+//! Byte ranges of the file: the server's `nextExpectedRanges` (docs/protocol.md §4) and the
+//! `Content-Range` of a PUT (docs/protocol.md §3). Knows nothing of HTTP statuses or JSON.
 
 use std::fmt;
 
@@ -73,7 +73,7 @@ impl fmt::Display for ByteRange {
     }
 }
 
-/// The value of a PUT's `Content-Range` header: `bytes {first}-{last}/{total}` (PROTOCOL.md 3).
+/// The value of a PUT's `Content-Range` header: `bytes {first}-{last}/{total}` (docs/protocol.md §3).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct ContentRange {
     /// Which bytes the request carries.
@@ -165,7 +165,7 @@ fn decimal(t: &[u8]) -> Option<Result<u64, ()>> {
     )
 }
 
-/// Parses one `nextExpectedRanges` entry against a file of `size` bytes (PROTOCOL.md 4).
+/// Parses one `nextExpectedRanges` entry against a file of `size` bytes (docs/protocol.md §4).
 ///
 /// `"S"` and `"S-"` mean from `S` to the end of the file; `"S-E"` means `S..=E`. An end equal to
 /// `size` (one past the last index, seen on some targets) is read as `size - 1`. Surrounding
@@ -199,7 +199,7 @@ pub fn parse_range(entry: &str, size: u64) -> Result<ByteRange, RangeError> {
 }
 
 /// The ranges the server still expects, sorted and disjoint: the truth the machine follows
-/// (PROTOCOL.md 4). Built up entry by entry so that parsing an answer allocates nothing once
+/// (docs/protocol.md §4). Built up entry by entry so that parsing an answer allocates nothing once
 /// the set has grown to its working size.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize)]
 #[serde(transparent)]
@@ -341,9 +341,9 @@ impl<'de> Deserialize<'de> for ExpectedRanges {
     }
 }
 
-/// The next chunk to PUT: it starts where the first expected range starts (PROTOCOL.md 3), is
+/// The next chunk to PUT: it starts where the first expected range starts (docs/protocol.md §3), is
 /// at most `chunk` bytes, stays inside that range, and, when `align` is above 1, ends on a
-/// multiple of `align` unless the range ends first (OneDrive's 320 KiB rule, PROTOCOL.md 8:
+/// multiple of `align` unless the range ends first (OneDrive's 320 KiB rule, docs/protocol.md §8:
 /// a start off the grid is realigned by a shorter chunk).
 pub fn next_chunk(expected: &ExpectedRanges, chunk: u64, align: u64) -> Option<ByteRange> {
     let first = expected.first()?;
@@ -373,7 +373,7 @@ mod tests {
         assert_eq!(parse_range("2097152-", size), Ok(r(2_097_152, size)));
         assert_eq!(parse_range("12345-55232", size), Ok(r(12_345, 55_233)));
         assert_eq!(parse_range("26-26", size), Ok(r(26, 27)));
-        // An end equal to the size means the last byte (PROTOCOL.md 8).
+        // An end equal to the size means the last byte (docs/protocol.md §8).
         assert_eq!(parse_range("0-3483322", size), Ok(r(0, size)));
         assert_eq!(parse_range(" 5- ", size), Ok(r(5, size)));
         assert_eq!(parse_range(" 5-", size), Ok(r(5, size)));

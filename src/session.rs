@@ -1,7 +1,7 @@
 //! What the server says about a session and its result: the `uploadSession` JSON with keys in
-//! any casing (PROTOCOL.md 2-3), Graph's error body (PROTOCOL.md 9), the attachment JSON of a
-//! single POST or a listing (PROTOCOL.md 7, 8), and the `Location` of a completed upload
-//! (PROTOCOL.md 5). Pure parsers; the machine decides what they mean.
+//! any casing (docs/protocol.md §2-§3), Graph's error body (docs/protocol.md §9), the attachment JSON of a
+//! single POST or a listing (docs/protocol.md §7, §8), and the `Location` of a completed upload
+//! (docs/protocol.md §5). Pure parsers; the machine decides what they mean.
 
 use std::fmt;
 
@@ -59,7 +59,7 @@ pub(crate) struct SessionFields {
 }
 
 /// Parses an `uploadSession` body for a file of `size` bytes, keys matched without regard to
-/// case (PROTOCOL.md 3: `NextExpectedRanges` and `nextExpectedRanges` both occur, even mixed in
+/// case (docs/protocol.md §3: `NextExpectedRanges` and `nextExpectedRanges` both occur, even mixed in
 /// one body), unknown keys ignored, `null` read as absent. On success `ranges` holds the
 /// parsed `nextExpectedRanges`, or is untouched when the body had none.
 pub(crate) fn parse_upload_session(
@@ -264,7 +264,7 @@ impl Visitor<'_> for EntrySeed<'_> {
     }
 }
 
-/// Graph's error body (PROTOCOL.md 9), as far as it was understood. Every field is optional:
+/// Graph's error body (docs/protocol.md §9), as far as it was understood. Every field is optional:
 /// a proxy's HTML page gives all `None`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GraphError {
@@ -376,9 +376,9 @@ pub(crate) fn parse_attachment_list(
 #[error("Location header has no attachment ID after \"Attachments/\" (or it is not valid percent-encoded UTF-8)")]
 pub struct LocationError;
 
-/// The attachment ID in a completed upload's `Location` (PROTOCOL.md 5): the segment after the
+/// The attachment ID in a completed upload's `Location` (docs/protocol.md §5): the segment after the
 /// last `Attachments/` (any casing), percent-decoded; Outlook's `Attachments('{id}')` form too
-/// (PROTOCOL.md 8). Without such a segment, the last path segment.
+/// (docs/protocol.md §8). Without such a segment, the last path segment.
 pub fn attachment_id_from_location(location: &str) -> Result<String, LocationError> {
     let path_end = location.find(['?', '#']).unwrap_or(location.len());
     let path = location[..path_end].trim_end_matches('/');

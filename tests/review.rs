@@ -48,7 +48,7 @@ fn forced(chunk: u64) -> Options {
     }
 }
 
-/// PROTOCOL.md 8 ("a lost answer to the final PUT ... look for the result before starting
+/// docs/protocol.md §8 ("a lost answer to the final PUT ... look for the result before starting
 /// over") and 9 (after an unknown outcome the server "may hold all, some or none").
 ///
 /// The final PUT times out while the server is still committing it. The status GET, served

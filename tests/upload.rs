@@ -1,5 +1,5 @@
 //! Whole uploads against the model server: the exact request sequences the protocol demands,
-//! and recovery from every fault PROTOCOL.md names.
+//! and recovery from every fault docs/protocol.md names.
 
 mod common;
 
@@ -909,7 +909,7 @@ fn a_server_that_never_advances_is_given_up_on() {
     assert_eq!(n, 9);
 }
 
-/// Another resource is a profile, not new machine code (PROTOCOL.md 8): OneDrive answers 202
+/// Another resource is a profile, not new machine code (docs/protocol.md §8): OneDrive answers 202
 /// with `"S-E"` ranges, completes with a driveItem body, wants chunks on the 320 KiB grid and
 /// must not get the token on its pre-authenticated uploadUrl.
 #[test]

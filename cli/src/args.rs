@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-/// The chunk size To Do is sent when none is given: 12 × 320 KiB, under 4 MB (PROTOCOL.md 3).
+/// The chunk size To Do is sent when none is given: 12 × 320 KiB, under 4 MB (docs/protocol.md §3).
 pub const DEFAULT_CHUNK: u64 = 3_932_160;
 
 /// Attach a file to a Microsoft To Do task through a resumable Graph upload session.

@@ -161,7 +161,7 @@ fn note(failed: &mut Option<String>, e: io::Error) -> io::Error {
 }
 
 /// Streams `prefix`, then the base64 of a range of the file, then `suffix`: the single POST's
-/// body (PROTOCOL.md 7), encoded piece by piece with [`Base64Encoder`].
+/// body (docs/protocol.md §7), encoded piece by piece with [`Base64Encoder`].
 #[derive(Debug)]
 pub struct Base64JsonReader<'a> {
     prefix: &'a [u8],

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use graph_emulator::{Fault, FaultRule, RequestKind};
 
-/// PROTOCOL.md 9: "a client must also cope with a status GET that is refused (400/405): then
+/// docs/protocol.md §9: "a client must also cope with a status GET that is refused (400/405): then
 /// re-send from the last acknowledged offset and follow the answer". Here the status GET is
 /// refused (learnt after a 503 on the first PUT), then the third PUT gets a 416 that kept
 /// nothing. The uploader guesses the refused chunk was held, sends the next one, gets 416 for
@@ -41,7 +41,7 @@ fn refused_status_get_then_416_on_the_last_chunk_is_recovered() {
     assert_stored(&emu, &file);
 }
 
-/// PROTOCOL.md 8 looks for a result only when the final request may have landed. A task can
+/// docs/protocol.md §8 looks for a result only when the final request may have landed. A task can
 /// already hold an attachment of the same name and size (the same file attached twice on
 /// purpose, or an earlier run). A single POST answered 503 (nothing kept) is followed by a
 /// listing that finds the OLD attachment: the uploader reports success with the old ID and

@@ -10,7 +10,7 @@
 //! when `createUploadSession` succeeds, and shape that session for its life.
 //! Request faults are drawn once per request that was authenticated and
 //! routed to something that exists (for a PUT: once its headers passed the
-//! checks of PROTOCOL.md 3); at most one request fault applies to a request:
+//! checks of docs/protocol.md §3); at most one request fault applies to a request:
 //! the first rule, in order, that fires. Every matching rule counts the
 //! request, fired or not.
 //!
@@ -70,7 +70,7 @@ pub enum RequestKind {
     Status,
     /// `DELETE {uploadUrl}`.
     Delete,
-    /// The single `POST .../attachments` (PROTOCOL.md 7).
+    /// The single `POST .../attachments` (docs/protocol.md §7).
     Post,
     /// `GET` of the attachment list, one attachment or its `$value`.
     Read,
@@ -89,7 +89,7 @@ impl RequestKind {
     }
 }
 
-/// The value of a `Retry-After` header (PROTOCOL.md 9).
+/// The value of a `Retry-After` header (docs/protocol.md §9).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RetryAfter {
     /// Delta seconds; written as an integer when whole, else with up to
@@ -99,7 +99,7 @@ pub enum RetryAfter {
     Date(Duration),
 }
 
-/// Key casing of uploadSession bodies (PROTOCOL.md 3).
+/// Key casing of uploadSession bodies (docs/protocol.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KeyCase {
     /// `uploadUrl`, `expirationDateTime`, `nextExpectedRanges`.
@@ -150,13 +150,13 @@ pub enum Fault {
     /// Request (PUT): `416` with code `invalidRange`; nothing kept.
     RangeNotSatisfiable,
     /// Request (PUT): keep the chunk, then forget some earlier bytes, so the
-    /// answer lists several nextExpectedRanges (PROTOCOL.md 4).
+    /// answer lists several nextExpectedRanges (docs/protocol.md §4).
     LoseRange,
     /// Request (final PUT): the attachment is created, the session is gone,
-    /// and the connection closes without an answer (PROTOCOL.md 8).
+    /// and the connection closes without an answer (docs/protocol.md §8).
     LostFinalAnswer,
     /// Request (PUT): the chunk is kept, yet the answer is `503`
-    /// (PROTOCOL.md 9), with `Retry-After` if given.
+    /// (docs/protocol.md §9), with `Retry-After` if given.
     UnavailableKept(Option<RetryAfter>),
 }
 

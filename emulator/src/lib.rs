@@ -1,7 +1,7 @@
 //! An emulator of the Microsoft Graph To Do task-attachment endpoints, with
 //! seeded fault injection, for testing upload clients over real HTTP.
 //!
-//! It serves HTTP/1.1 on `127.0.0.1` (see `PROTOCOL.md` in the project for
+//! It serves HTTP/1.1 on `127.0.0.1` (see `docs/protocol.md` in the project for
 //! the protocol): `createUploadSession`, `PUT {uploadUrl}/content`, the
 //! session status `GET` and `DELETE`, the single `POST` of a
 //! `taskFileAttachment`, and reading attachments back. It is strict where the
@@ -11,7 +11,7 @@
 //!   at all on a foreign-origin uploadUrl (401 `InvalidAudience`);
 //! - IDs are opaque, with `=` and `+` or `/`: each path segment is
 //!   percent-decoded, so an ID whose `/` was not encoded misses (404), and
-//!   `=` / `+` may come literal or encoded (PROTOCOL.md 2);
+//!   `=` / `+` may come literal or encoded (docs/protocol.md §2);
 //! - the uploadUrl is used as given: `/content` on its path, its query kept;
 //! - a PUT goes to `uploadUrl` + `/content` (before any query), with
 //!   `Content-Type: application/octet-stream`, an exact `Content-Length`, a

@@ -1,4 +1,4 @@
-//! The HTTP side: routing, the checks of PROTOCOL.md 2-7 and 9, and where
+//! The HTTP side: routing, the checks of docs/protocol.md §2-§7 and §9, and where
 //! faults take effect. One `handle` call per request; state lives behind one
 //! lock that is never held across an await.
 
@@ -18,11 +18,11 @@ use crate::faults::{Fault, KeyCase, RequestKind, RetryAfter};
 use crate::store::{Attachment, Origin, RecordedRequest, Session, State};
 use crate::time::{graph_timestamp, http_date};
 
-/// Each PUT must be strictly under this many bytes (PROTOCOL.md 3).
+/// Each PUT must be strictly under this many bytes (docs/protocol.md §3).
 pub const MAX_CHUNK: u64 = 4_000_000;
-/// Default file size limit: 25 MiB (PROTOCOL.md 1).
+/// Default file size limit: 25 MiB (docs/protocol.md §1).
 pub const DEFAULT_MAX_SIZE: u64 = 25 * 1024 * 1024;
-/// The single POST takes files strictly under this many bytes (PROTOCOL.md 7).
+/// The single POST takes files strictly under this many bytes (docs/protocol.md §7).
 pub const SINGLE_POST_LIMIT: u64 = 3 * 1024 * 1024;
 
 /// Largest JSON body read for createUploadSession.
@@ -107,7 +107,7 @@ tokio::task_local! {
     static IDS: RequestIds;
 }
 
-/// Graph's error shape (PROTOCOL.md 9).
+/// Graph's error shape (docs/protocol.md §9).
 fn error(status: u16, code: &str, message: &str) -> Reply {
     let date = graph_timestamp(SystemTime::now());
     let ids = IDS.try_with(RequestIds::clone).unwrap_or_default();
@@ -346,7 +346,7 @@ async fn route(
     body: &mut Incoming,
     auth: Option<bool>,
 ) -> Result<Reply, Abort> {
-    // The token rule of PROTOCOL.md 8-9: required on Graph, refused elsewhere.
+    // The token rule of docs/protocol.md §8-§9: required on Graph, refused elsewhere.
     match (ctx.origin, auth) {
         (Origin::Graph, Some(true)) | (Origin::Foreign, None) => {}
         (Origin::Graph, _) => {
@@ -531,7 +531,7 @@ async fn pre_fault(
     }
 }
 
-/// A JSON object key, matched case-insensitively (PROTOCOL.md 3).
+/// A JSON object key, matched case-insensitively (docs/protocol.md §3).
 fn get_ci<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     obj.iter().find(|(k, _)| eq(k, key)).map(|(_, v)| v)
 }
@@ -583,7 +583,7 @@ fn task_path(r: &TaskRoute) -> String {
     )
 }
 
-/// The uploadSession JSON (PROTOCOL.md 2, 3) in the session's key casing.
+/// The uploadSession JSON (docs/protocol.md §2, §3) in the session's key casing.
 fn session_json(shared: &Shared, s: &Session, full: bool) -> Value {
     let (url, exp, ranges) = match s.key_case {
         KeyCase::Camel => ("uploadUrl", "expirationDateTime", "nextExpectedRanges"),
@@ -607,7 +607,7 @@ fn session_json(shared: &Shared, s: &Session, full: bool) -> Value {
     Value::Object(o)
 }
 
-/// `POST .../attachments/createUploadSession` (PROTOCOL.md 2).
+/// `POST .../attachments/createUploadSession` (docs/protocol.md §2).
 async fn create_session(
     shared: &Shared,
     ctx: &mut Ctx,
@@ -773,7 +773,7 @@ fn lookup<'a>(
     Ok(s)
 }
 
-/// `GET` and `DELETE {uploadUrl}` (PROTOCOL.md 6).
+/// `GET` and `DELETE {uploadUrl}` (docs/protocol.md §6).
 async fn session_request(
     shared: &Shared,
     ctx: &mut Ctx,
@@ -852,7 +852,7 @@ fn parse_content_range(v: &str) -> Option<ContentRange> {
     })
 }
 
-/// Checks a range against what the session still expects (PROTOCOL.md 3, 4):
+/// Checks a range against what the session still expects (docs/protocol.md §3, §4):
 /// it must start at the first missing byte and stay inside that gap. Returns
 /// whether it completes the upload.
 fn check_range(s: &Session, cr: &ContentRange) -> Result<bool, Box<Reply>> {
@@ -885,7 +885,7 @@ fn check_range(s: &Session, cr: &ContentRange) -> Result<bool, Box<Reply>> {
     }
 }
 
-/// `PUT {uploadUrl}/content` (PROTOCOL.md 3, 5, 9).
+/// `PUT {uploadUrl}/content` (docs/protocol.md §3, §5, §9).
 async fn put_content(
     shared: &Shared,
     ctx: &mut Ctx,
@@ -1000,7 +1000,7 @@ async fn put_content(
     s.chunks_accepted = s.chunks_accepted.saturating_add(1);
     if fault == Some(Fault::LoseRange) {
         // Forget a stretch of earlier bytes (or of this chunk, if it is the
-        // first): the answer then lists several ranges (PROTOCOL.md 4).
+        // first): the answer then lists several ranges (docs/protocol.md §4).
         let held = if start > 0 { start } else { cl };
         if held > 0 {
             let a = held / 4;
@@ -1012,7 +1012,7 @@ async fn put_content(
         _ => None,
     };
     if s.missing().is_empty() {
-        // Completion (PROTOCOL.md 5): the attachment exists, the session is gone.
+        // Completion (docs/protocol.md §5): the attachment exists, the session is gone.
         let Some(mut s) = st.sessions.remove(sid) else {
             return Ok(not_found("The upload session was not found."));
         };
@@ -1088,7 +1088,7 @@ fn attachment_json(a: &Attachment, with_bytes: bool) -> Value {
     v
 }
 
-/// The single `POST .../attachments` for files under 3 MB (PROTOCOL.md 7).
+/// The single `POST .../attachments` for files under 3 MB (docs/protocol.md §7).
 async fn post_attachment(
     shared: &Shared,
     ctx: &mut Ctx,

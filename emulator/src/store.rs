@@ -61,7 +61,7 @@ pub struct RecordedRequest {
 /// Most records kept; older ones are dropped first.
 pub(crate) const RECORD_CAP: usize = 100_000;
 
-/// An upload session (PROTOCOL.md 2-6).
+/// An upload session (docs/protocol.md §2-§6).
 #[derive(Debug)]
 pub(crate) struct Session {
     pub(crate) user: String,
@@ -106,7 +106,7 @@ impl Session {
 
     /// nextExpectedRanges, To Do style: `"S-E"` (end inclusive) for gaps,
     /// the start alone for the open last range, `"0-"` when nothing arrived
-    /// (PROTOCOL.md 3, 4).
+    /// (docs/protocol.md §3, §4).
     pub(crate) fn next_expected_ranges(&self) -> Vec<String> {
         let missing = self.missing();
         if missing.is_empty() {
@@ -209,7 +209,7 @@ pub(crate) struct State {
 
 impl State {
     /// A Graph-looking opaque id: base64 with `=` padding and at least one
-    /// `+` or `/`, so that clients must percent-encode it (PROTOCOL.md 2).
+    /// `+` or `/`, so that clients must percent-encode it (docs/protocol.md §2).
     pub(crate) fn new_id(&mut self, prefix: &str, len: usize) -> String {
         let mut raw = vec![0u8; len];
         self.ids.fill(&mut raw);

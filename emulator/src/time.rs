@@ -1,5 +1,5 @@
 //! Date formats Graph uses: `expirationDateTime` with 7 fractional digits
-//! (PROTOCOL.md 2) and the IMF-fixdate of `Retry-After` (PROTOCOL.md 9).
+//! (docs/protocol.md §2) and the IMF-fixdate of `Retry-After` (docs/protocol.md §9).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -421,7 +421,7 @@ impl Model {
         let Some(range) = req.file_range() else {
             return self.violation("PUT without a file range".into());
         };
-        // PUT goes to uploadUrl + /content before the query (PROTOCOL.md 3).
+        // PUT goes to uploadUrl + /content before the query (docs/protocol.md §3).
         let session_url = match url.split_once('?') {
             Some((p, q)) => p.strip_suffix("/content").map(|p| format!("{p}?{q}")),
             None => url.strip_suffix("/content").map(str::to_owned),

@@ -146,7 +146,7 @@ pub fn send(url: &str, method: &str, headers: &[(&str, &str)], body: &[u8]) -> i
     send_raw(url, method, &all, body)
 }
 
-/// `{uploadUrl}/content`, `/content` on the path before any query (PROTOCOL.md 3).
+/// `{uploadUrl}/content`, `/content` on the path before any query (docs/protocol.md §3).
 pub fn content_url(upload_url: &str) -> String {
     match upload_url.split_once('?') {
         Some((path, q)) => format!("{path}/content?{q}"),
