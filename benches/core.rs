@@ -4,9 +4,7 @@
 use std::hint::black_box;
 use std::io::Write;
 
-use criterion::{
-    criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput,
-};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use upload_session::{
     Action, ExpectedRanges, FileInfo, Options, Owner, Response, Target, Timestamp, Upload,
 };

@@ -101,6 +101,12 @@ pub enum ProtocolError {
         /// Chunk answers in a row that added no bytes.
         answers: u32,
     },
+    /// The look-up for a result that may exist could not tell (docs/protocol.md §11): the
+    /// listing had more pages than are read, pointed off Graph's origin, or listed a
+    /// candidate without `lastModifiedDateTime`. Sending again could attach the file twice;
+    /// a state saved now looks again when restored.
+    #[error("could not tell whether the upload's result already exists: {0}")]
+    LookupInconclusive(&'static str),
     /// A status answer that makes no sense for the request, e.g. 204 to a PUT.
     #[error("unexpected status {0}")]
     UnexpectedStatus(u16),

@@ -113,8 +113,9 @@ mod url;
 pub use error::{
     CallerError, ConfigError, Error, Failure, ProtocolError, RestoreError, StatusError,
 };
-pub use machine::{Upload, LOOKUP_TOLERANCE, MAX_LOOKUP_PAGES, MAX_STALLS};
+pub use machine::{Upload, MAX_STALLS};
 pub use options::{FileInfo, Options, Progress, State};
+pub use phase::{LOOKUP_TOLERANCE, MAX_LOOKUP_PAGES};
 pub use ranges::{ByteRange, ContentRange, ExpectedRanges, RangeError};
 pub use request::{
     base64_len, Action, Base64Encoder, Body, Completion, HeaderValue, Method, Purpose, Request,

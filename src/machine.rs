@@ -7,33 +7,40 @@
 //!
 //! | phase | what came | next |
 //! |---|---|---|
-//! | any live | 401 to a request with the token | same, after `RefreshToken`; a second 401 in a row: Failed |
-//! | any live | transient status or no answer | same (see below), after a wait that grows within the streak |
+//! | any live | 401 to a request with the token | same, after `RefreshToken`; a 401 after a refresh, with no other answer between: Failed |
+//! | any live | transient status or no answer | same (but see below), after a wait that never shrinks within the streak; the policy's tries or time spent: Failed |
 //! | Creating | Created | Uploading: the streak ends |
 //! | Posting | Completed | Done |
-//! | Posting | transient, outcome unknown | Finding (then Posting again) |
-//! | Uploading | Ranges | Uploading: progress ends the streak, otherwise a stall |
-//! | Uploading | NoRanges | Querying, the result may exist |
+//! | Posting | 429 or could not connect | Posting: this POST created nothing |
+//! | Posting | other transient or no answer | Finding (then Posting) when the target lists, else Posting |
+//! | Uploading | Ranges | Uploading: fewer missing bytes than ever ends the streak; otherwise a stall |
+//! | Uploading | NoRanges | Querying, the result may exist; a stall |
 //! | Uploading | Completed | Done |
 //! | Uploading | CompletedUnnamed | Finding (then Failed) |
-//! | Uploading | Disagreement | Querying; without status queries, a guess (Blind) |
-//! | Uploading | Gone, or 401 without the token | Finding if the result may exist, else Creating |
-//! | Uploading | transient, outcome unknown | Querying; without status queries, Uploading |
+//! | Uploading | Disagreement | Querying, a stall; without status queries, a guess (Blind), then Cancelling (then Creating) after 8 |
+//! | Uploading | Gone, or 401 without the token | Finding (then Creating) when the target lists, else Creating |
+//! | Uploading | transient with an unknown outcome | Querying; without status queries, Uploading |
 //! | Uploading | (poll) expiry hint passed | Querying: the session is tried before it is given up |
 //! | Uploading | (poll) nothing left to send | Querying |
-//! | Querying | Ranges | Uploading (an expiry hint it disproves is dropped) |
+//! | Querying | Ranges | Uploading; a hint it outlived is dropped for good |
 //! | Querying | NoRanges | Finding (then Creating) |
-//! | Querying | Gone | Finding if the result may exist, else Creating |
-//! | Querying | QueryRefused | Uploading, Blind |
+//! | Querying | Gone | as Uploading |
+//! | Querying | QueryRefused | Uploading, Blind; Finding when nothing is left to send |
 //! | Finding | Listing with the result | Done, found by look-up |
-//! | Finding | Listing, more pages | Finding |
+//! | Finding | Listing, more pages on Graph's origin | Finding, up to 20 pages |
+//! | Finding | Listing that cannot tell (undated candidate, too many pages, foreign next page) | Failed, the look-up kept for a restore |
 //! | Finding | Listing, no result | Creating, Posting or Failed, as the look-up said |
-//! | Cancelling | Deleted or Gone | Cancelled (or Creating after abandoning a session) |
-//! | live | refused or broken answer | Failed, keeping what a restore needs to resume |
-//! | live | cancel | Cancelling with a session, else Cancelled; once the answer in flight is in |
+//! | Cancelling | Deleted or Gone | Cancelled (or Creating after abandoning a refusing session) |
+//! | Cancelling (abandoning) | refused or broken | Creating |
+//! | live | refused or broken answer | Failed, keeping the session or look-up for a restore |
+//! | live | cancel | once no request is in flight: Cancelling with a session, else Cancelled |
+//! | Failed with a session | (a cancel asked before the failure) | Cancelling, unless the DELETE itself failed |
 //!
-//! Creating a session counts against `max_restarts` after the first; a streak counts against
-//! the retry policy; chunk answers that add no bytes count against [`MAX_STALLS`].
+//! "Creating" after a lost session counts against `max_restarts` (past it: Failed); a streak
+//! counts against the retry policy; chunk answers that add no bytes count against
+//! [`MAX_STALLS`] and, after the first, back off. A request that may complete the upload
+//! (the single POST, a PUT covering every missing byte) is recorded before it leaves; only an
+//! answer that says what became of it clears that record (docs/protocol.md §11).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,9 +48,11 @@ use std::time::Duration;
 use crate::answer::{classify, no_result, Answer};
 use crate::error::{CallerError, ConfigError, Error, Failure, ProtocolError};
 use crate::options::{FileInfo, Options};
-use crate::phase::{AfterDelete, AfterLookup, Blind, Lookup, Resume, Session, StatusQuery};
+use crate::phase::{
+    AfterDelete, AfterLookup, Blind, Lookup, Resume, Session, StatusQuery, Verdict,
+};
 use crate::ranges::{next_chunk, ByteRange, ExpectedRanges};
-use crate::request::{Action, Body, Completion, Method, Purpose, Request, RequestId, WaitReason};
+use crate::request::{Action, Body, Completion, Purpose, Request, RequestId, WaitReason};
 use crate::response::{Response, TransportError};
 use crate::retry::{Rng, Streak, StreakEnd};
 use crate::session::AttachmentJson;
@@ -54,12 +63,6 @@ use crate::time::{parse_http_date, SentAt, ServerClock, Timestamp};
 /// Chunk answers in a row that add no bytes before the upload gives up: a server that takes
 /// bytes and never counts them would otherwise be fed for ever.
 pub const MAX_STALLS: u32 = 8;
-/// Pages of an attachments listing read while looking for a lost result.
-pub const MAX_LOOKUP_PAGES: u32 = 20;
-/// How much older than the request that may have created it a result may look, on the
-/// server's clock: `Date` is cut to the second, and `lastModifiedDateTime` comes from another
-/// machine of the service (docs/protocol.md §10).
-pub const LOOKUP_TOLERANCE: Duration = Duration::from_secs(2);
 
 /// Where the upload is. Data lives in the phase that needs it.
 #[derive(Clone, Debug)]
@@ -75,6 +78,14 @@ pub(crate) enum Phase {
     /// Failure is final for this machine; a saved state keeps what a new one resumes from.
     Failed(Error, Resume),
     Cancelled,
+}
+
+/// Nothing may be sent before the end of a wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    Until(Timestamp, WaitReason),
+    /// A wait restored from saved state: this long from the first poll.
+    For(Duration, WaitReason),
 }
 
 /// The token's story: a 401 asks for a refresh, and a 401 right after one is final.
@@ -107,7 +118,7 @@ pub struct Upload {
     pub(crate) options: Options,
     pub(crate) phase: Phase,
     pub(crate) in_flight: Option<Request>,
-    wait: Option<(Timestamp, WaitReason)>,
+    wait: Option<Wait>,
     token: Token,
     cancel_asked: bool,
     clock: ServerClock,
@@ -167,7 +178,12 @@ impl Upload {
             if self.token == Token::RefreshAsked {
                 return Action::RefreshToken;
             }
-            if let Some((until, reason)) = self.wait {
+            if let Some(Wait::For(d, reason)) = self.wait {
+                // Restored: counted from the first time seen, so that a clock corrected while
+                // the process was down cannot shorten it.
+                self.wait = Some(Wait::Until(self.now.saturating_add(d), reason));
+            }
+            if let Some(Wait::Until(until, reason)) = self.wait {
                 if self.now < until {
                     return Action::Wait { until, reason };
                 }
@@ -183,99 +199,69 @@ impl Upload {
     fn emit(&mut self) -> Option<Request> {
         let server_now = self.clock.server_time_or_local(self.now);
         let sent = SentAt::new(self.now, &self.clock);
-        let (purpose, method, url, needs_token, body, write_ahead) = match &mut self.phase {
+        // Whether it may create the result: then recorded now, before it leaves (§11).
+        let mut write_ahead = false;
+        let (purpose, url, needs_token, body) = match &mut self.phase {
             Phase::Creating => {
-                let body = self.target.create_body(
-                    &self.file.name,
-                    self.file.size,
-                    &self.file.content_type,
-                );
+                let f = &self.file;
+                let body = self.target.create_body(&f.name, f.size, &f.content_type);
                 let url = Arc::from(self.target.create_url());
-                (
-                    Purpose::CreateSession,
-                    Method::Post,
-                    url,
-                    true,
-                    Body::Json(body),
-                    false,
-                )
+                (Purpose::CreateSession, url, true, Body::Json(body))
             }
             Phase::Posting(doubt) => {
-                // The POST may create the result: recorded now, before it leaves (§11).
                 *doubt = Some(doubt.map_or(sent, |d| d.earliest(sent)));
-                let (prefix, suffix) = self
-                    .target
-                    .single_post_body(&self.file.name, &self.file.content_type);
+                write_ahead = true;
+                let f = &self.file;
+                let (prefix, suffix) = self.target.single_post_body(&f.name, &f.content_type);
                 // Target::new guarantees a collection URL to a profile with a single POST.
                 let url = Arc::from(self.target.collection_url().unwrap_or_default());
-                let range = ByteRange::new(0, self.file.size);
+                let range = ByteRange::new(0, f.size);
                 let body = Body::JsonWithBase64File {
                     prefix,
                     range,
                     suffix,
                 };
-                (Purpose::SinglePost, Method::Post, url, true, body, true)
+                (Purpose::SinglePost, url, true, body)
             }
             Phase::Uploading(s) => {
-                // Past expirationDateTime by the server's clock the session is likely gone
-                // (docs/protocol.md §6, §10): ask rather than give it up on a hint.
-                if s.expiry.passed(server_now) {
-                    self.phase = into_querying(&mut self.phase);
-                    return None;
-                }
                 let p = self.target.profile();
                 let chunk = self.options.chunk_size.unwrap_or(p.default_chunk);
-                let Some(range) = next_chunk(&s.expected, chunk, p.chunk_align) else {
-                    // Nothing left to send but no completion seen: ask (docs/protocol.md §8).
+                let next = next_chunk(&s.expected, chunk, p.chunk_align);
+                // Past expirationDateTime by the server's clock the session is likely gone
+                // (docs/protocol.md §6, §10): ask rather than give it up on a hint. With
+                // nothing left to send and no completion seen, ask too (§8).
+                let Some(range) = next.filter(|_| !s.expiry.passed(server_now)) else {
                     self.phase = into_querying(&mut self.phase);
                     return None;
                 };
-                let last = s.is_final(range);
-                if last {
-                    // It may complete the upload: recorded before it leaves (§11).
+                if s.is_final(range) {
                     s.risky = Some(sent);
+                    write_ahead = true;
                 }
-                let (url, token) = (s.put_url.clone(), s.needs_token);
-                (
-                    Purpose::UploadChunk,
-                    Method::Put,
-                    url,
-                    token,
-                    Body::FileRange(range),
-                    last,
-                )
+                let body = Body::FileRange(range);
+                (Purpose::UploadChunk, s.put_url.clone(), s.needs_token, body)
             }
-            Phase::Querying(s) => (
-                Purpose::QueryStatus,
-                Method::Get,
-                s.upload_url.clone(),
-                s.needs_token,
-                Body::Empty,
-                false,
-            ),
+            Phase::Querying(s) => {
+                let url = s.upload_url.clone();
+                (Purpose::QueryStatus, url, s.needs_token, Body::Empty)
+            }
             Phase::Cancelling(s, _) => (
                 Purpose::Cancel,
-                Method::Delete,
                 s.upload_url.clone(),
                 s.needs_token,
                 Body::Empty,
-                false,
             ),
             // The listing is a Graph URL: the token goes only if it is on Graph's origin.
-            Phase::Finding(l) => (
-                Purpose::FindResult,
-                Method::Get,
-                l.url.clone(),
-                self.target.is_graph_origin(&l.url),
-                Body::Empty,
-                false,
-            ),
+            Phase::Finding(l) => {
+                let token = self.target.is_graph_origin(&l.url);
+                (Purpose::FindResult, l.url.clone(), token, Body::Empty)
+            }
             Phase::Done(_) | Phase::Failed(..) | Phase::Cancelled => return None,
         };
         let req = Request {
             id: RequestId(self.next_id),
             purpose,
-            method,
+            method: purpose.method(),
             url,
             needs_token,
             body,
@@ -302,6 +288,7 @@ impl Upload {
         // Each answer's Date tells the server's clock (docs/protocol.md §10).
         if let Some(date) = response.date().and_then(|d| parse_http_date(d).ok()) {
             self.clock.measure(date, self.now);
+            self.pin_sends();
         }
         let server_now = self.clock.server_time_or_local(self.now);
         let answer = classify(
@@ -315,11 +302,17 @@ impl Upload {
         if answer_is_not_401(&answer) && self.token == Token::Refreshed {
             self.token = Token::Valid;
         }
-        // A 5xx may have kept the bytes; any other answer says what became of them.
-        let unknown = matches!(answer, Answer::Transient { status, .. } if status != 429);
-        self.settle_risk(unknown);
+        // Only answers that say what became of the bytes settle a request that may have
+        // completed the upload: a 5xx or an unreadable answer may hide a completion.
+        let known = match &answer {
+            Answer::Transient { status, .. } => *status == 429,
+            Answer::Refused(e) => (400..500).contains(&e.status),
+            Answer::Broken(_) => false,
+            _ => true,
+        };
+        self.settle_risk(!known);
         self.on_answer(&req, answer);
-        self.apply_cancel();
+        self.apply_cancel(Some(req.purpose));
         Ok(())
     }
 
@@ -335,7 +328,7 @@ impl Upload {
         self.now = self.now.max(now);
         self.settle_risk(error.outcome_unknown());
         self.failed(&req, Failure::Transport(error), None);
-        self.apply_cancel();
+        self.apply_cancel(Some(req.purpose));
         Ok(())
     }
 
@@ -360,7 +353,31 @@ impl Upload {
         }
         self.now = self.now.max(now);
         self.cancel_asked = true;
-        self.apply_cancel();
+        self.apply_cancel(None);
+    }
+
+    /// The first server time learned pins the sends that had none, so that a clock corrected
+    /// later (and a restore) cannot move them (docs/protocol.md §10).
+    fn pin_sends(&mut self) {
+        let clock = self.clock;
+        let pin = |s: &mut SentAt| {
+            if s.server.is_none() {
+                s.server = clock.server_time(s.client);
+            }
+        };
+        match &mut self.phase {
+            Phase::Posting(Some(sent)) => pin(sent),
+            Phase::Finding(l) => pin(&mut l.since),
+            Phase::Uploading(s) | Phase::Querying(s) => {
+                for sent in [Some(&mut s.since), s.doubt.as_mut(), s.risky.as_mut()]
+                    .into_iter()
+                    .flatten()
+                {
+                    pin(sent);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// The PUT in flight that could complete the upload has its answer, or none.
@@ -434,9 +451,11 @@ impl Upload {
                 Phase::Uploading(s)
             }
             (Phase::Querying(mut s), Answer::Ranges { expires }) => {
-                s.expiry.update(expires);
+                // Alive past the hint: from now on only a 404 ends it (the server's later
+                // expirationDateTime cannot re-arm a hint it just disproved).
                 s.expiry
                     .overruled(self.clock.server_time_or_local(self.now));
+                s.expiry.update(expires);
                 // A status answer does not clear the doubt: a final PUT whose answer was lost
                 // may still be committing (docs/protocol.md §9).
                 if s.follow(&mut self.scratch) {
@@ -469,7 +488,14 @@ impl Upload {
                         None => Phase::Querying(s),
                     },
                     (StatusQuery::Refused(blind), Some(r)) => {
-                        if blind.refused(r, self.file.size, &mut s.expected) {
+                        if blind.refused(r, &mut s.expected) {
+                            if let Some(n) = blind.refusals().checked_sub(1).filter(|n| *n > 0) {
+                                let d = self.options.retry.backoff(n, &mut self.budget.rng);
+                                self.wait = Some(Wait::Until(
+                                    self.now.saturating_add(d),
+                                    WaitReason::Backoff,
+                                ));
+                            }
                             Phase::Uploading(s)
                         } else {
                             // Abandon it (DELETE), then start anew.
@@ -477,6 +503,11 @@ impl Upload {
                         }
                     }
                 }
+            }
+            // Nothing left to send and no way to ask: look for the result (§11).
+            (Phase::Querying(s), Answer::QueryRefused) if s.expected.is_empty() => {
+                let since = s.doubt.unwrap_or(s.since);
+                self.lookup(since, AfterLookup::NewSession)
             }
             (Phase::Querying(mut s), Answer::QueryRefused) => {
                 let first = s.expected.first().map(|r| r.start());
@@ -536,7 +567,8 @@ impl Upload {
                 } else {
                     WaitReason::Backoff
                 };
-                self.wait = (!wait.is_zero()).then(|| (now.saturating_add(wait), reason));
+                self.wait =
+                    (!wait.is_zero()).then(|| Wait::Until(now.saturating_add(wait), reason));
             }
             Err(end) => {
                 let e = match end {
@@ -587,20 +619,26 @@ impl Upload {
         };
     }
 
-    /// A chunk answer that added no bytes; the failed phase when there were too many.
+    /// A chunk answer that added no bytes; the failed phase when there were too many. The
+    /// first is followed at once (ranges come back when a server lost them); the next ones
+    /// back off as failures do, so a confused server is not fed chunks back to back.
     fn stall(&mut self, s: &Session) -> Option<Phase> {
         self.budget.stalls += 1;
-        if self.budget.stalls <= MAX_STALLS {
-            return None;
+        if self.budget.stalls > MAX_STALLS {
+            let error = ProtocolError::NoProgress {
+                answers: self.budget.stalls,
+            };
+            let e = Error::Protocol {
+                purpose: Purpose::UploadChunk,
+                error,
+            };
+            return Some(Phase::Failed(e, Resume::Session(Box::new(s.clone()))));
         }
-        let error = ProtocolError::NoProgress {
-            answers: self.budget.stalls,
-        };
-        let e = Error::Protocol {
-            purpose: Purpose::UploadChunk,
-            error,
-        };
-        Some(Phase::Failed(e, Resume::Session(Box::new(s.clone()))))
+        if self.budget.stalls > 1 {
+            let d = (self.options.retry).backoff(self.budget.stalls - 1, &mut self.budget.rng);
+            self.wait = Some(Wait::Until(self.now.saturating_add(d), WaitReason::Backoff));
+        }
+        None
     }
 
     /// The unit of progress advanced: the failure streak and the stall count end.
@@ -609,15 +647,16 @@ impl Upload {
         self.budget.stalls = 0;
     }
 
-    /// The session expired or vanished. If the result may exist, look for it before
-    /// starting over, so the file is not attached twice (docs/protocol.md §8, §11).
+    /// The session expired, vanished or completed. Look for the result before starting over,
+    /// so the file is not attached twice (docs/protocol.md §8, §11): since the first request
+    /// that may have completed it, or, without one, since the session began (a server that
+    /// listed as missing ranges it held could complete on any PUT; one listing settles it).
     fn session_gone(&mut self, s: Session) -> Phase {
-        match s.doubt {
-            Some(since) if self.target.profile().can_list_attachments && !self.cancel_asked => {
-                self.lookup(since, AfterLookup::NewSession)
-            }
-            _ => self.restart(),
+        if self.cancel_asked || !self.target.profile().can_list_attachments {
+            return self.restart();
         }
+        let since = s.doubt.unwrap_or(s.since);
+        self.lookup(since, AfterLookup::NewSession)
     }
 
     /// A new session from byte 0, within the restart budget (docs/protocol.md §6).
@@ -681,33 +720,24 @@ impl Upload {
         }
     }
 
-    /// A page of the listing: ours is the newest attachment of the file's name and size made
-    /// after the request that may have created it, on the server's clock (docs/protocol.md
-    /// §10, §11). One without a date cannot be told from an older one and is not taken.
-    fn on_listing(
-        &mut self,
-        mut l: Lookup,
-        items: &[AttachmentJson],
-        next: Option<String>,
-    ) -> Phase {
-        let cutoff = l.since.on_server(&self.clock);
-        let found = items.iter().rev().find(|a| {
-            a.name.as_deref() == Some(self.file.name.as_str())
-                && a.size == Some(self.file.size)
-                && a.modified
-                    .is_some_and(|m| m.saturating_add(LOOKUP_TOLERANCE) >= cutoff)
-        });
-        if let Some(a) = found {
-            return self.done(a.id.clone(), None, true);
-        }
-        match next {
-            // The next page only on Graph's own origin: the token goes with it.
-            Some(next) if l.pages < MAX_LOOKUP_PAGES && self.target.is_graph_origin(&next) => {
-                l.url = next.into();
-                l.pages += 1;
-                Phase::Finding(l)
+    /// A page of the listing (docs/protocol.md §10, §11). A listing that cannot tell ends the
+    /// upload rather than risk a second copy; the look-up is kept for a restore.
+    fn on_listing(&mut self, l: Lookup, items: &[AttachmentJson], next: Option<String>) -> Phase {
+        let (file, clock) = (&self.file, &self.clock);
+        match l.judge(items, next, file, clock, |u| self.target.is_graph_origin(u)) {
+            Verdict::Found(id) => self.done(id, None, true),
+            Verdict::NextPage(l) => Phase::Finding(l),
+            Verdict::Nothing(l) => self.found_nothing(l.then, l.since),
+            Verdict::Inconclusive(mut l, why) => {
+                l.pages = 1;
+                l.url = Arc::from(self.target.collection_url().unwrap_or_default());
+                let error = ProtocolError::LookupInconclusive(why);
+                let e = Error::Protocol {
+                    purpose: Purpose::FindResult,
+                    error,
+                };
+                Phase::Failed(e, Resume::Lookup(l))
             }
-            _ => self.found_nothing(l.then, l.since),
         }
     }
 
@@ -737,20 +767,22 @@ impl Upload {
         Phase::Failed(e, resume)
     }
 
-    fn apply_cancel(&mut self) {
+    /// Carries out a cancel once no request is in flight; `after` is the purpose of the request
+    /// just answered, if any. A session left by a failure is deleted too, unless the failure
+    /// was the DELETE's own.
+    fn apply_cancel(&mut self, after: Option<Purpose>) {
         if !self.cancel_asked || self.in_flight.is_some() {
             return;
         }
         let phase = std::mem::replace(&mut self.phase, Phase::Cancelled);
         self.phase = match phase {
-            Phase::Uploading(s) | Phase::Querying(s) | Phase::Cancelling(s, _) => {
-                // A pending wait stays: the server's Retry-After covers the DELETE too. A
-                // refresh asked for stays asked when the DELETE needs the token.
-                if !s.needs_token && self.token == Token::RefreshAsked {
-                    self.token = Token::Valid;
-                }
-                Phase::Cancelling(s, AfterDelete::Cancelled)
+            Phase::Failed(e, Resume::Session(s)) if after == Some(Purpose::Cancel) => {
+                Phase::Failed(e, Resume::Session(s))
             }
+            Phase::Uploading(s) | Phase::Querying(s) | Phase::Cancelling(s, _) => {
+                self.cancelling(s)
+            }
+            Phase::Failed(_, Resume::Session(s)) if after.is_some() => self.cancelling(*s),
             p @ (Phase::Done(_) | Phase::Failed(..) | Phase::Cancelled) => p,
             // No session to delete.
             _ => {
@@ -759,6 +791,16 @@ impl Upload {
                 Phase::Cancelled
             }
         };
+    }
+
+    fn cancelling(&mut self, s: Session) -> Phase {
+        // Deleting is a new unit of work with its own streak. A pending wait stays: the server's Retry-After covers the DELETE too. A refresh
+        // asked for stays asked when the DELETE needs the token.
+        if !s.needs_token && self.token == Token::RefreshAsked {
+            self.token = Token::Valid;
+        }
+        self.budget.streak = None;
+        Phase::Cancelling(s, AfterDelete::Cancelled)
     }
 
     fn take_in_flight(&mut self, id: RequestId) -> Result<Request, CallerError> {
@@ -779,19 +821,35 @@ impl Upload {
         )
     }
 
+    /// What is left of the current wait, for saved state.
+    pub(crate) fn wait_left(&self) -> Option<(Duration, WaitReason)> {
+        match self.wait? {
+            Wait::Until(t, r) => Some((t.saturating_duration_since(self.now), r)),
+            Wait::For(d, r) => Some((d, r)),
+        }
+        .filter(|(d, _)| !d.is_zero())
+    }
+
+    /// Whether a cancel was asked for: kept in saved state.
+    pub(crate) fn cancel_asked(&self) -> bool {
+        self.cancel_asked
+    }
+
     /// Puts a restored upload in place: `state.rs` checked the snapshot; what it means to
     /// go on from it is decided here.
-    pub(crate) fn resume(&mut self, restored: Restored) {
+    pub(crate) fn resume(
+        &mut self,
+        restored: Restored,
+        wait: Option<(Duration, WaitReason)>,
+        cancel: bool,
+    ) {
         self.phase = match restored {
             Restored::Done(c) => Phase::Done(c),
             Restored::Cancelled => Phase::Cancelled,
-            Restored::Live(Resume::Afresh, _) => return,
-            Restored::Live(Resume::Session(s), true) => {
-                Phase::Cancelling(*s, AfterDelete::Cancelled)
-            }
+            Restored::Live(Resume::Afresh) => std::mem::replace(&mut self.phase, Phase::Creating),
             // A session that refuses status queries goes straight to its next PUT, which
             // tests it; others are asked where they stand first (docs/protocol.md §6, §9).
-            Restored::Live(Resume::Session(mut s), false) => match &mut s.query {
+            Restored::Live(Resume::Session(mut s)) => match &mut s.query {
                 StatusQuery::Refused(blind) => {
                     *blind = Blind::new(s.expected.first().map(|r| r.start()));
                     Phase::Uploading(*s)
@@ -799,8 +857,15 @@ impl Upload {
                 StatusQuery::Allowed => Phase::Querying(*s),
             },
             // The result may exist and no session is left: look first (docs/protocol.md §11).
-            Restored::Live(Resume::Lookup(l), _) => Phase::Finding(l),
+            Restored::Live(Resume::Lookup(l)) => Phase::Finding(l),
         };
+        // The server's Retry-After outlives the process that heard it.
+        self.wait = wait.map(|(d, r)| Wait::For(d, r));
+        // So does a cancel: a session it left open is deleted.
+        if cancel && !self.is_over() {
+            self.cancel_asked = true;
+            self.apply_cancel(None);
+        }
     }
 }
 

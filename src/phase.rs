@@ -3,6 +3,11 @@
 //! queries. Small pure methods; `machine.rs` decides when to use them.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use crate::options::FileInfo;
+use crate::session::AttachmentJson;
+use crate::time::ServerClock;
 
 use crate::ranges::{ByteRange, ExpectedRanges};
 use crate::target::{PutUrl, SessionAuth, Target};
@@ -11,6 +16,12 @@ use crate::url::append_to_path;
 
 /// 416/409 answers in a row tolerated while the session refuses status queries.
 const MAX_REFUSALS: u32 = 8;
+/// Pages of an attachments listing read while looking for a lost result.
+pub const MAX_LOOKUP_PAGES: u32 = 20;
+/// How much older than the request that may have created it a result may look, on the
+/// server's clock: `Date` is cut to the second, and `lastModifiedDateTime` comes from another
+/// machine of the service (docs/protocol.md §10).
+pub const LOOKUP_TOLERANCE: Duration = Duration::from_secs(2);
 
 /// An upload session the server created, and the facts known about it.
 #[derive(Clone, Debug)]
@@ -188,6 +199,11 @@ impl Blind {
         }
     }
 
+    /// 416/409 answers in a row.
+    pub(crate) fn refusals(&self) -> u32 {
+        self.refusals
+    }
+
     /// A chunk starting at `start` got no answer.
     pub(crate) fn sent_unknown(&mut self, start: u64) {
         if !self.maybe_held.contains(&start) {
@@ -195,22 +211,19 @@ impl Blind {
         }
     }
 
-    /// A 416/409 to the chunk `range` of a file of `size` bytes. A refused chunk sent before
-    /// with an unknown outcome is taken as held and skipped; one refused twice in a row means
-    /// the client ran ahead, so back to what the server confirmed. Never a skip over the last
-    /// chunk, which a server holding it answers with completion or 404. False when the
-    /// session keeps refusing and should be abandoned.
-    pub(crate) fn refused(
-        &mut self,
-        range: ByteRange,
-        size: u64,
-        expected: &mut ExpectedRanges,
-    ) -> bool {
+    /// A 416/409 to the chunk `range`. A refused chunk sent before with an unknown outcome is
+    /// taken as held and skipped; one refused twice in a row means the client ran ahead, so
+    /// back to what the server confirmed. Never a skip of a chunk that covers every byte
+    /// still expected: a server holding it would have completed (201) or be gone (404), and
+    /// skipping it would leave nothing to send. False when the session keeps refusing and
+    /// should be abandoned.
+    pub(crate) fn refused(&mut self, range: ByteRange, expected: &mut ExpectedRanges) -> bool {
         self.refusals += 1;
         if self.refusals > MAX_REFUSALS {
             return false;
         }
-        if range.end() < size && self.maybe_held.contains(&range.start()) {
+        let covers_the_rest = expected.len() == 1 && expected.first() == Some(range);
+        if !covers_the_rest && self.maybe_held.contains(&range.start()) {
             self.confirmed.get_or_insert_with(|| expected.clone());
             expected.consume_front(range);
             self.maybe_held.retain(|&s| s != range.start());
@@ -244,6 +257,64 @@ pub(crate) struct Lookup {
     /// not this upload's.
     pub(crate) since: SentAt,
     pub(crate) then: AfterLookup,
+}
+
+/// What one page of the listing says of the result.
+#[derive(Debug)]
+pub(crate) enum Verdict {
+    Found(String),
+    NextPage(Lookup),
+    /// No result, and nothing more to read.
+    Nothing(Lookup),
+    /// The listing cannot tell, and why.
+    Inconclusive(Lookup, &'static str),
+}
+
+impl Lookup {
+    /// Reads one page: ours is the newest attachment of the file's name and size made after
+    /// the request that may have created it, on the server's clock (docs/protocol.md §10,
+    /// §11). A candidate without a date cannot be told from an older one; a next page is read
+    /// only on Graph's origin (`on_graph`: the token goes with it) and up to
+    /// [`MAX_LOOKUP_PAGES`].
+    pub(crate) fn judge(
+        mut self,
+        items: &[AttachmentJson],
+        next: Option<String>,
+        file: &FileInfo,
+        clock: &ServerClock,
+        on_graph: impl Fn(&str) -> bool,
+    ) -> Verdict {
+        let cutoff = self.since.on_server(clock);
+        let mut undated = false;
+        for a in items.iter().rev() {
+            if a.name.as_deref() != Some(file.name()) || a.size != Some(file.size()) {
+                continue;
+            }
+            match a.modified {
+                Some(m) if m.saturating_add(LOOKUP_TOLERANCE) >= cutoff => {
+                    return Verdict::Found(a.id.clone())
+                }
+                Some(_) => {}
+                None => undated = true,
+            }
+        }
+        match next {
+            _ if undated => Verdict::Inconclusive(
+                self,
+                "a listed attachment of the same name and size has no date",
+            ),
+            Some(_) if self.pages >= MAX_LOOKUP_PAGES => {
+                Verdict::Inconclusive(self, "the listing has more pages than are read")
+            }
+            Some(next) if on_graph(&next) => {
+                self.url = next.into();
+                self.pages += 1;
+                Verdict::NextPage(self)
+            }
+            Some(_) => Verdict::Inconclusive(self, "the listing's next page is off Graph's origin"),
+            None => Verdict::Nothing(self),
+        }
+    }
 }
 
 /// What a failed upload leaves for a restore to go on from.
@@ -330,22 +401,70 @@ mod tests {
     fn blind_skips_a_chunk_held_and_goes_back_when_refused_twice() {
         let mut expected = ExpectedRanges::from_ranges([r(0, 300)]);
         let mut b = Blind::new(Some(0));
-        assert!(b.refused(r(0, 100), 300, &mut expected));
+        assert!(b.refused(r(0, 100), &mut expected));
         assert_eq!(
             expected.first(),
             Some(r(100, 300)),
             "skipped the held chunk"
         );
-        assert!(b.refused(r(100, 200), 300, &mut expected));
-        assert!(b.refused(r(100, 200), 300, &mut expected));
+        assert!(b.refused(r(100, 200), &mut expected));
+        assert!(b.refused(r(100, 200), &mut expected));
         assert_eq!(
             expected.first(),
             Some(r(0, 300)),
             "back to the confirmed ranges"
         );
         for _ in 0..5 {
-            assert!(b.refused(r(0, 100), 300, &mut expected));
+            assert!(b.refused(r(0, 100), &mut expected));
         }
-        assert!(!b.refused(r(0, 100), 300, &mut expected), "gives up");
+        assert!(!b.refused(r(0, 100), &mut expected), "gives up");
+    }
+
+    #[test]
+    fn a_listing_is_judged_on_the_servers_clock_and_may_be_inconclusive() {
+        let file = FileInfo::new("a.bin", 10);
+        let mut clock = ServerClock::default();
+        // The server runs 60 s behind the client.
+        clock.measure(
+            Timestamp::from_unix_millis(40_000),
+            Timestamp::from_unix_millis(100_000),
+        );
+        let lookup = || Lookup {
+            url: "https://g/l".into(),
+            pages: 1,
+            since: SentAt {
+                client: Timestamp::from_unix_millis(100_000),
+                server: None,
+            },
+            then: AfterLookup::NewSession,
+        };
+        let item = |id: &str, modified: Option<u64>| AttachmentJson {
+            id: id.to_owned(),
+            name: Some("a.bin".to_owned()),
+            size: Some(10),
+            modified: modified.map(Timestamp::from_unix_millis),
+        };
+        let graph = |u: &str| u.starts_with("https://g/");
+        let old = item("OLD", Some(30_000));
+        let ours = item("OURS", Some(40_500));
+        let v = lookup().judge(&[old.clone(), ours], None, &file, &clock, graph);
+        assert!(matches!(v, Verdict::Found(ref id) if id == "OURS"), "{v:?}");
+        let v = lookup().judge(std::slice::from_ref(&old), None, &file, &clock, graph);
+        assert!(matches!(v, Verdict::Nothing(_)), "{v:?}");
+        let v = lookup().judge(&[item("X", None)], None, &file, &clock, graph);
+        assert!(matches!(v, Verdict::Inconclusive(..)), "{v:?}");
+        let next = Some("https://evil/l?page=2".to_owned());
+        let v = lookup().judge(&[], next, &file, &clock, graph);
+        assert!(matches!(v, Verdict::Inconclusive(..)), "{v:?}");
+        let mut last = lookup();
+        last.pages = MAX_LOOKUP_PAGES;
+        let v = last.judge(
+            &[],
+            Some("https://g/l?page=21".to_owned()),
+            &file,
+            &clock,
+            graph,
+        );
+        assert!(matches!(v, Verdict::Inconclusive(..)), "{v:?}");
     }
 }

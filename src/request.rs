@@ -55,6 +55,7 @@ impl Method {
 
 /// Why a request is sent: what a log line or a progress display calls it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub enum Purpose {
     /// `POST .../createUploadSession` (docs/protocol.md §2).
     CreateSession,
@@ -69,6 +70,18 @@ pub enum Purpose {
     SinglePost,
     /// `DELETE {uploadUrl}` (docs/protocol.md §6).
     Cancel,
+}
+
+impl Purpose {
+    /// The method a request of this purpose uses.
+    pub fn method(self) -> Method {
+        match self {
+            Purpose::CreateSession | Purpose::SinglePost => Method::Post,
+            Purpose::UploadChunk => Method::Put,
+            Purpose::QueryStatus | Purpose::FindResult => Method::Get,
+            Purpose::Cancel => Method::Delete,
+        }
+    }
 }
 
 impl fmt::Display for Purpose {

@@ -100,6 +100,7 @@ impl fmt::Debug for Response<'_> {
 /// A request that got no HTTP answer. The kind tells the machine whether the request may have
 /// reached the server (docs/protocol.md §9: after an unknown outcome, ask before sending more).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub enum TransportError {
     /// Nothing was sent: DNS failure, connection refused, TLS handshake failure. Safe to
     /// repeat.

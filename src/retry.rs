@@ -138,7 +138,7 @@ fn parse_seconds(v: &str) -> Option<Duration> {
     if round_up {
         millis += 1;
     }
-    Some(Duration::from_secs(secs) + Duration::from_millis(millis))
+    Some(Duration::from_secs(secs).saturating_add(Duration::from_millis(millis)))
 }
 
 /// One failure streak (docs/protocol.md §11): its failed tries, when it began, and the last
@@ -242,6 +242,11 @@ mod tests {
         assert_eq!(
             parse_retry_after("99999999999999999999", now),
             Some(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(
+            parse_retry_after("99999999999999999999.9999", now),
+            Some(Duration::MAX),
+            "saturates, never overflows"
         );
         for bad in ["", "-1", "1.", ".5", "1e3", "abc", "1.2.3"] {
             assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");

@@ -10,9 +10,12 @@ use crate::answer::check_upload_url;
 use crate::error::RestoreError;
 use crate::machine::{Phase, Upload};
 use crate::options::{FileInfo, Options};
-use crate::phase::{AfterDelete, AfterLookup, Blind, Lookup, Resume, Session, StatusQuery};
+use std::time::Duration;
+
+use crate::phase::{AfterLookup, Blind, Lookup, Resume, Session, StatusQuery};
 use crate::ranges::ExpectedRanges;
 use crate::request::Completion;
+use crate::request::WaitReason;
 use crate::retry::Rng;
 use crate::target::Target;
 use crate::time::{SentAt, Timestamp};
@@ -34,9 +37,21 @@ struct Saved {
     create_url: String,
     file: SavedFile,
     phase: SavedPhase,
+    /// A cancel was asked for: a restore deletes the session rather than going on.
+    cancel_asked: bool,
+    /// What was left of a wait (a `Retry-After` or a backoff), counted again from the
+    /// restored machine's first poll.
+    wait: Option<SavedWait>,
     sessions: u32,
     requests: u64,
     rng: Rng,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedWait {
+    ms: u64,
+    retry_after: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -63,7 +78,6 @@ enum SavedPhase {
         /// A request that may have completed the upload was sent then.
         result_may_exist_since: Option<SentAt>,
         status_query_refused: bool,
-        cancelling: bool,
     },
     /// No session, and the result may exist: look for it before sending again.
     Lookup {
@@ -88,13 +102,13 @@ enum SavedThen {
 
 /// A checked snapshot, for the machine to go on from.
 pub(crate) enum Restored {
-    /// Not over: the data to resume, and whether a cancel was under way.
-    Live(Resume, bool),
+    /// Not over: the data to resume.
+    Live(Resume),
     Done(Completion),
     Cancelled,
 }
 
-fn saved_session(s: &Session, cancelling: bool) -> SavedPhase {
+fn saved_session(s: &Session) -> SavedPhase {
     SavedPhase::Session {
         upload_url: s.upload_url.to_string(),
         expires: s.expiry.hint(),
@@ -102,7 +116,6 @@ fn saved_session(s: &Session, cancelling: bool) -> SavedPhase {
         since: s.since,
         result_may_exist_since: s.may_exist_since(),
         status_query_refused: matches!(s.query, StatusQuery::Refused(_)),
-        cancelling,
     }
 }
 
@@ -127,9 +140,8 @@ fn saved_phase(phase: &Phase) -> SavedPhase {
             since: *since,
             then: SavedThen::Repost,
         },
-        Phase::Uploading(s) | Phase::Querying(s) => saved_session(s, false),
-        Phase::Failed(_, Resume::Session(s)) => saved_session(s, false),
-        Phase::Cancelling(s, then) => saved_session(s, *then == AfterDelete::Cancelled),
+        Phase::Uploading(s) | Phase::Querying(s) | Phase::Cancelling(s, _) => saved_session(s),
+        Phase::Failed(_, Resume::Session(s)) => saved_session(s),
         Phase::Finding(l) | Phase::Failed(_, Resume::Lookup(l)) => saved_lookup(l),
         Phase::Done(c) => SavedPhase::Done {
             id: c.id.clone(),
@@ -162,6 +174,11 @@ impl Upload {
                 fingerprint: self.file().fingerprint.clone(),
             },
             phase: saved_phase(&self.phase),
+            cancel_asked: self.cancel_asked(),
+            wait: self.wait_left().map(|(d, r)| SavedWait {
+                ms: u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+                retry_after: r == WaitReason::RetryAfter,
+            }),
             sessions: self.budget.sessions,
             requests: self.budget.requests,
             rng: self.budget.rng.clone(),
@@ -196,7 +213,15 @@ impl Upload {
         up.budget.sessions = s.sessions;
         up.budget.requests = s.requests;
         up.budget.rng = s.rng;
-        up.resume(restored);
+        let wait = s.wait.map(|w| {
+            let reason = if w.retry_after {
+                WaitReason::RetryAfter
+            } else {
+                WaitReason::Backoff
+            };
+            (Duration::from_millis(w.ms), reason)
+        });
+        up.resume(restored, wait, s.cancel_asked);
         Ok(up)
     }
 }
@@ -288,7 +313,7 @@ fn restored_phase(
 ) -> Result<Restored, RestoreError> {
     let invalid = |m: String| RestoreError::Invalid(m);
     Ok(match phase {
-        SavedPhase::Start => Restored::Live(Resume::Afresh, false),
+        SavedPhase::Start => Restored::Live(Resume::Afresh),
         SavedPhase::Session {
             upload_url,
             expires,
@@ -296,16 +321,18 @@ fn restored_phase(
             since,
             result_may_exist_since,
             status_query_refused,
-            cancelling,
         } => {
             check_upload_url(&upload_url).map_err(|e| invalid(format!("uploadUrl: {e}")))?;
             expected.validate(file.size).map_err(invalid)?;
+            if expected.is_empty() {
+                return Err(invalid("a session that expects no bytes".to_owned()));
+            }
             let mut s = Session::new(target, &upload_url, expires, expected, since);
             s.doubt = result_may_exist_since;
             if status_query_refused {
                 s.query = StatusQuery::Refused(Blind::default());
             }
-            Restored::Live(Resume::Session(Box::new(s)), cancelling)
+            Restored::Live(Resume::Session(Box::new(s)))
         }
         SavedPhase::Lookup { since, then } => {
             let Some(url) = target.collection_url() else {
@@ -324,7 +351,7 @@ fn restored_phase(
                 since,
                 then,
             };
-            Restored::Live(Resume::Lookup(l), false)
+            Restored::Live(Resume::Lookup(l))
         }
         SavedPhase::Done {
             id,

@@ -11,6 +11,7 @@ use crate::url::{push_segment, same_origin, split_origin, Origin};
 
 /// What the create request's JSON body looks like (docs/protocol.md §2, 8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CreateBody {
     /// To Do: `{"attachmentInfo": {"attachmentType": "file", "name", "size"}}`.
     AttachmentInfo,
@@ -27,6 +28,7 @@ pub enum CreateBody {
 
 /// Where chunk PUTs go, given the session's `uploadUrl` (docs/protocol.md §3, 8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PutUrl {
     /// To Do: `uploadUrl` + `/content`, on the path before any query string.
     AppendContent,
@@ -37,6 +39,7 @@ pub enum PutUrl {
 /// Whether requests to the session URL carry the bearer token (docs/protocol.md §8). On top of the
 /// rule, a token never goes to an origin other than the Graph base URL's (docs/protocol.md §9).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SessionAuth {
     /// To Do: the session lives on Graph and needs the token.
     Bearer,
@@ -46,6 +49,7 @@ pub enum SessionAuth {
 
 /// How a finished upload names its result (docs/protocol.md §5, 8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CompletionRule {
     /// `Location` header ending in `Attachments/{id}` (To Do, Outlook); a JSON body with `id`
     /// is accepted too.

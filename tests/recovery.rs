@@ -531,3 +531,215 @@ fn only_requests_that_may_create_the_result_ask_for_a_save_first() {
     let first = s.send();
     assert!(!first.save_before_sending());
 }
+
+/// A session that refuses status queries, its final PUT (a gap in the middle) refused with
+/// 416: the chunk is never skipped (nothing would be left to send), and the refusals end.
+#[test]
+fn blind_refusals_of_a_middle_final_chunk_end_without_a_query_loop() {
+    let mut s = Script::new(300, forced(100));
+    s.create(900, r#"["0-"]"#);
+    s.put("0-99", r#"["100-"]"#);
+    s.put("100-199", r#"["200-"]"#);
+    s.put("200-299", r#"["100-199"]"#);
+    let last = s.send();
+    s.no_answer(&last, TransportError::Interrupted);
+    let get = s.send();
+    s.answer(&get, 405, &[], "");
+    let mut methods = Vec::new();
+    for _ in 0..40 {
+        match s.up.poll(s.at()) {
+            Action::Send(req) => {
+                methods.push(req.method());
+                if req.method() == Method::Put {
+                    assert_eq!(req.file_range().unwrap().to_string(), "100-199");
+                    s.answer(&req, 416, &[], "");
+                } else {
+                    break;
+                }
+            }
+            Action::Wait { until, .. } => s.now = until.as_unix_millis(),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        !methods.contains(&Method::Get),
+        "no status query loop: {methods:?}"
+    );
+    assert_eq!(
+        methods.last(),
+        Some(&Method::Delete),
+        "the refusing session is abandoned"
+    );
+}
+
+/// An unreadable answer to the final PUT may hide a completion: the doubt is kept, and a
+/// restore looks before sending anything again.
+#[test]
+fn an_unreadable_answer_to_the_final_put_keeps_the_doubt_across_a_restore() {
+    for (status, body) in [(204, ""), (200, "not json"), (507, "")] {
+        let mut s = Script::new(300, forced(300));
+        s.create(900, r#"["0-"]"#);
+        let put = s.send();
+        s.answer(&put, status, &[], body);
+        assert!(matches!(s.end(), Action::Failed(_)), "{status}");
+        assert!(s.up.result_may_exist(), "{status}");
+        let saved = s.up.save();
+        let mut up = Upload::restore(
+            saved.as_bytes(),
+            target(),
+            FileInfo::new(NAME, 300),
+            forced(300),
+        )
+        .unwrap();
+        let Action::Send(get) = up.poll(s.at()) else {
+            panic!()
+        };
+        up.handle_response(s.at(), get.id(), Response::new(404))
+            .unwrap();
+        let Action::Send(find) = up.poll(s.at()) else {
+            panic!()
+        };
+        assert_eq!(find.purpose(), Purpose::FindResult, "{status}");
+    }
+}
+
+/// A cancel outlives a failure of the request in flight and the process: the session it
+/// would leave open is deleted.
+#[test]
+fn a_cancel_survives_a_failed_answer_and_a_restore() {
+    let mut s = Script::new(300, forced(100));
+    s.create(900, r#"["0-"]"#);
+    let put = s.send();
+    s.up.cancel(s.at());
+    s.answer(&put, 403, &[], r#"{"error":{"code":"accessDenied"}}"#);
+    let delete = s.send();
+    assert_eq!(
+        delete.method(),
+        Method::Delete,
+        "the failed upload's session is deleted"
+    );
+
+    let mut s = Script::new(300, forced(100));
+    s.create(900, r#"["0-"]"#);
+    let _put = s.send();
+    s.up.cancel(s.at());
+    let saved = s.up.save();
+    let mut up = Upload::restore(
+        saved.as_bytes(),
+        target(),
+        FileInfo::new(NAME, 300),
+        forced(100),
+    )
+    .unwrap();
+    assert_eq!(up.state(), State::Cancelling);
+    let Action::Send(delete) = up.poll(s.at()) else {
+        panic!()
+    };
+    assert_eq!(delete.method(), Method::Delete);
+    up.handle_response(s.at(), delete.id(), Response::new(204))
+        .unwrap();
+    assert_eq!(up.poll(s.at()), Action::Cancelled);
+}
+
+/// A listing that cannot tell ours from another ends the upload rather than upload again,
+/// and a restore looks again.
+#[test]
+fn an_inconclusive_lookup_fails_rather_than_risk_a_second_copy() {
+    let mut s = Script::new(300, forced(300));
+    s.create(900, r#"["0-"]"#);
+    let put = s.send();
+    s.no_answer(&put, TransportError::Timeout);
+    let get = s.send();
+    s.answer(&get, 404, &[], "");
+    let find = s.send();
+    let undated = format!(r#"{{"value":[{{"id":"X=","name":"{NAME}","size":300}}]}}"#);
+    s.answer(&find, 200, &[], &undated);
+    match s.end() {
+        Action::Failed(Error::Protocol { error, .. }) => {
+            assert!(error.to_string().contains("could not tell"), "{error}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let saved = s.up.save();
+    let mut up = Upload::restore(
+        saved.as_bytes(),
+        target(),
+        FileInfo::new(NAME, 300),
+        forced(300),
+    )
+    .unwrap();
+    let Action::Send(again) = up.poll(s.at()) else {
+        panic!()
+    };
+    assert_eq!(again.purpose(), Purpose::FindResult);
+}
+
+/// The server's Retry-After outlives the process: a restore waits for what was left of it,
+/// counted from its own first poll.
+#[test]
+fn a_retry_after_survives_a_restore() {
+    let mut s = Script::new(300, forced(100));
+    let create = s.send();
+    s.answer(&create, 429, &[("Retry-After", "600")], "");
+    let saved = s.up.save();
+    let mut up = Upload::restore(
+        saved.as_bytes(),
+        target(),
+        FileInfo::new(NAME, 300),
+        forced(100),
+    )
+    .unwrap();
+    // Restored an hour "earlier" by a corrected clock: still the full wait from there.
+    let now = Timestamp::from_unix_millis(START - 3_600_000);
+    assert_eq!(
+        up.poll(now),
+        Action::Wait {
+            until: Timestamp::from_unix_millis(START - 3_600_000 + 600_000),
+            reason: WaitReason::RetryAfter
+        }
+    );
+}
+
+/// A server that names an expiry a moment ahead in every answer cannot make the machine ask
+/// where the session stands before every PUT.
+#[test]
+fn an_expiry_hint_the_server_keeps_renewing_does_not_cause_a_query_per_put() {
+    let mut s = Script::new(1_000, forced(100));
+    s.create(0, r#"["0-"]"#);
+    let mut gets = 0;
+    let mut puts = 0;
+    loop {
+        let req = s.send();
+        s.now += 5;
+        let soon = rfc3339(s.server_ms() + 1);
+        match req.method() {
+            Method::Get => {
+                gets += 1;
+                let body = format!(
+                    r#"{{"expirationDateTime":"{soon}","nextExpectedRanges":["{}-"]}}"#,
+                    puts * 100
+                );
+                s.answer(&req, 200, &[], &body);
+            }
+            Method::Put if puts == 9 => {
+                s.answer(
+                    &req,
+                    201,
+                    &[("Location", &format!("{BASE}/x/Attachments/A="))],
+                    "",
+                );
+                break;
+            }
+            Method::Put => {
+                puts += 1;
+                let body = format!(
+                    r#"{{"expirationDateTime":"{soon}","nextExpectedRanges":["{}-"]}}"#,
+                    puts * 100
+                );
+                s.answer(&req, 200, &[], &body);
+            }
+            m => panic!("{m:?}"),
+        }
+    }
+    assert!(gets <= 1, "{gets} status queries for {puts} PUTs");
+}
