@@ -779,9 +779,9 @@ impl Upload {
             Phase::Failed(e, Resume::Session(s)) if after == Some(Purpose::Cancel) => {
                 Phase::Failed(e, Resume::Session(s))
             }
-            Phase::Uploading(s) | Phase::Querying(s) | Phase::Cancelling(s, _) => {
-                self.cancelling(s)
-            }
+            // Already deleting: its streak goes on.
+            Phase::Cancelling(s, _) => Phase::Cancelling(s, AfterDelete::Cancelled),
+            Phase::Uploading(s) | Phase::Querying(s) => self.cancelling(s),
             Phase::Failed(_, Resume::Session(s)) if after.is_some() => self.cancelling(*s),
             p @ (Phase::Done(_) | Phase::Failed(..) | Phase::Cancelled) => p,
             // No session to delete.
