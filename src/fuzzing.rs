@@ -1789,7 +1789,11 @@ fn check_restored(saved: &str, restored: &Upload) {
     // delete, it ends the upload at once; otherwise the phase saved again is the one saved.
     let kind = |v: &serde_json::Value| v["phase"]["kind"].as_str().unwrap_or("").to_owned();
     if want["cancel_asked"] == true && matches!(kind(&want).as_str(), "start" | "lookup") {
-        assert_eq!(kind(&got), "cancelled", "a restored cancel without a session");
+        assert_eq!(
+            kind(&got),
+            "cancelled",
+            "a restored cancel without a session"
+        );
     } else {
         assert_eq!(got["phase"], want["phase"], "restore changed the phase");
     }

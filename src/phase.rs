@@ -19,9 +19,9 @@ const MAX_REFUSALS: u32 = 8;
 /// Pages of an attachments listing read while looking for a lost result.
 pub const MAX_LOOKUP_PAGES: u32 = 20;
 /// How much older than the request that may have created it a result may look, on the
-/// server's clock: `Date` is cut to the second, and `lastModifiedDateTime` comes from another
-/// machine of the service (docs/protocol.md §10).
-pub const LOOKUP_TOLERANCE: Duration = Duration::from_secs(2);
+/// server's clock: `lastModifiedDateTime` comes from another machine of the service than
+/// `Date` does. The request's time is itself a lower bound (docs/protocol.md §10, §11).
+pub const LOOKUP_TOLERANCE: Duration = Duration::from_secs(1);
 
 /// An upload session the server created, and the facts known about it.
 #[derive(Clone, Debug)]

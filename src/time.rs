@@ -279,6 +279,10 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// How far a new offset bound may fall below the best one before it is taken for a corrected
+/// client clock rather than a slow answer.
+const CLOCK_JUMP_MS: i64 = 5_000;
+
 /// The server's clock as far as the client can know it (docs/protocol.md §10): each answer's
 /// `Date` header, read at the moment the answer arrived, gives `server - client`. The value is
 /// a lower bound (the header is cut to the second and written before the answer travelled),
@@ -292,10 +296,15 @@ pub(crate) struct ServerClock {
 
 impl ServerClock {
     /// Records the offset shown by an answer dated `date` (server clock) received at `now`
-    /// (client clock). The latest answer wins: a client clock corrected mid-upload is followed.
+    /// (client clock). Each answer gives a lower bound, so the largest is kept; a bound more
+    /// than `CLOCK_JUMP_MS` below it means the client clock was corrected, and is followed.
     pub(crate) fn measure(&mut self, date: Timestamp, now: Timestamp) {
         let diff = i128::from(date.0) - i128::from(now.0);
-        self.offset_ms = Some(diff.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64);
+        let bound = diff.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+        self.offset_ms = Some(match self.offset_ms {
+            Some(best) if bound <= best && best.saturating_sub(bound) <= CLOCK_JUMP_MS => best,
+            _ => bound,
+        });
     }
 
     /// The server's time at client instant `t`, once an offset is known.
@@ -433,5 +442,30 @@ mod tests {
             Timestamp(u64::MAX).saturating_add(Duration::from_secs(1)),
             Timestamp(u64::MAX)
         );
+    }
+
+    #[test]
+    fn the_offset_keeps_its_tightest_bound_and_follows_a_corrected_clock() {
+        let t = Timestamp::from_unix_millis;
+        let mut c = ServerClock::default();
+        assert_eq!(c.server_time(t(1_000)), None);
+        // The server is 60 s behind; answers arrive 900 ms and 300 ms after their Date.
+        c.measure(t(40_000_000), t(40_060_900));
+        assert_eq!(c.server_time(t(40_060_000)), Some(t(39_999_100)));
+        c.measure(t(40_001_000), t(40_061_300));
+        assert_eq!(
+            c.server_time(t(40_060_000)),
+            Some(t(39_999_700)),
+            "the tighter bound"
+        );
+        c.measure(t(40_002_000), t(40_062_950));
+        assert_eq!(
+            c.server_time(t(40_060_000)),
+            Some(t(39_999_700)),
+            "a looser one is ignored"
+        );
+        // The client clock is set back 20 minutes: the offset follows.
+        c.measure(t(40_003_000), t(40_063_000 - 1_200_000));
+        assert_eq!(c.server_time(t(38_860_000)), Some(t(40_000_000)));
     }
 }
