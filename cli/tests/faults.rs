@@ -284,3 +284,43 @@ fn random_faults_seeded() {
     assert_ok(&run);
     assert_stored(&emu, &file);
 }
+
+/// The server's clock ten minutes either side of this machine's (docs/protocol.md §10): the
+/// lost final answer is still found (its `lastModifiedDateTime` read through the `Date`
+/// offset), a 3 s `Retry-After` given as a date is waited for, and the session is used, not
+/// taken for expired.
+#[test]
+fn a_server_clock_ten_minutes_off_changes_nothing() {
+    for skew_ms in [-600_000i64, 600_000] {
+        let dir = temp_dir(&format!("skew{skew_ms}"));
+        let file = make_file(&dir, "notes.bin", 1_000_000, 7);
+        let faults = graph_emulator::Faults::none()
+            .with(FaultRule::nth(
+                2,
+                Fault::Unavailable(Some(RetryAfter::Date(Duration::from_millis(1_500)))),
+            ))
+            .with(nth(1, Fault::LostFinalAnswer));
+        let emu = graph_emulator::Emulator::start(graph_emulator::Config {
+            token: TOKEN.to_owned(),
+            faults,
+            clock_skew_ms: skew_ms,
+            ..graph_emulator::Config::default()
+        })
+        .unwrap();
+        let started = std::time::Instant::now();
+        let run = upload(
+            &emu,
+            &file,
+            &["--session-only", "--chunk-size", "250000", "--json"],
+        );
+        assert_ok(&run);
+        assert_stored(&emu, &file);
+        assert_eq!(emu.sessions_created(), 1, "skew {skew_ms}: one session");
+        assert_eq!(faulted(&emu, "lost-final").len(), 1);
+        assert_eq!(faulted(&emu, "unavailable").len(), 1);
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "skew {skew_ms}: the Retry-After date was waited for"
+        );
+    }
+}

@@ -56,7 +56,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -97,6 +97,10 @@ pub struct Config {
     pub port: u16,
     /// Port of the second (foreign) listener; 0 picks a free one.
     pub foreign_port: u16,
+    /// How far the emulated server's clock runs ahead of this machine's, in milliseconds
+    /// (negative: behind). Every server instant follows it: `Date` headers,
+    /// `expirationDateTime`, `lastModifiedDateTime`, `Retry-After` dates and expiry itself.
+    pub clock_skew_ms: i64,
 }
 
 impl Default for Config {
@@ -109,6 +113,7 @@ impl Default for Config {
             faults: Faults::none(),
             port: 0,
             foreign_port: 0,
+            clock_skew_ms: 0,
         }
     }
 }
@@ -161,6 +166,7 @@ impl Emulator {
             user_id: ME_USER_ID.to_string(),
             max_size: config.max_size,
             lifetime: config.session_lifetime,
+            clock_skew_ms: config.clock_skew_ms,
             graph_origin: format!("http://{graph_addr}"),
             foreign_origin: format!("http://{foreign_addr}"),
         });
@@ -319,7 +325,7 @@ impl Emulator {
 
     /// How many sessions are open (neither completed, deleted nor expired).
     pub fn live_sessions(&self) -> usize {
-        let now = SystemTime::now();
+        let now = time::skewed_now(self.shared.clock_skew_ms);
         self.shared
             .lock()
             .sessions
@@ -398,7 +404,9 @@ async fn serve(
         let shared = shared.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| server::handle(shared.clone(), origin, req));
+            // Date comes from the emulated server's clock, set per answer.
             let _ = http1::Builder::new()
+                .auto_date_header(false)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });

@@ -9,6 +9,8 @@ graph-emulator: the Microsoft Graph To Do attachment endpoints, with faults
 
 USAGE: graph-emulator [--port N] [--seed N] [--token T] [--fault SPEC]...
                       [--max-size N|unlimited] [--session-lifetime SECS]
+                      [--clock-skew-ms N]   (the server's clock ahead of this machine's;
+                                             negative: behind)
 
 Prints one JSON line on stdout:
   {\"base_url\":..,\"token\":..,\"list_id\":..,\"task_id\":..,\"user_id\":..,\"foreign_origin\":..}
@@ -48,6 +50,9 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
             "--session-lifetime" => {
                 let secs: u64 = number(value(args, &mut i, flag)?, flag)?;
                 config.session_lifetime = std::time::Duration::from_secs(secs);
+            }
+            "--clock-skew-ms" => {
+                config.clock_skew_ms = number(value(args, &mut i, flag)?, flag)?;
             }
             other => return Err(format!("unknown argument {other:?}")),
         }

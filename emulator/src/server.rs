@@ -56,6 +56,8 @@ pub(crate) struct Shared {
     pub(crate) user_id: String,
     pub(crate) max_size: u64,
     pub(crate) lifetime: Duration,
+    /// The emulated server's clock minus this machine's, in ms.
+    pub(crate) clock_skew_ms: i64,
     /// `http://127.0.0.1:{port}` of the Graph listener.
     pub(crate) graph_origin: String,
     /// `http://127.0.0.1:{port}` of the second listener.
@@ -101,6 +103,14 @@ fn json_reply(status: u16, value: &Value) -> Reply {
 struct RequestIds {
     request_id: String,
     client_request_id: String,
+    /// The server clock's skew, for every instant written while answering.
+    clock_skew_ms: i64,
+}
+
+/// The emulated server's clock while answering a request.
+fn now() -> SystemTime {
+    let skew = IDS.try_with(|i| i.clock_skew_ms).unwrap_or(0);
+    crate::time::skewed_now(skew)
 }
 
 tokio::task_local! {
@@ -109,7 +119,7 @@ tokio::task_local! {
 
 /// Graph's error shape (docs/protocol.md §9).
 fn error(status: u16, code: &str, message: &str) -> Reply {
-    let date = graph_timestamp(SystemTime::now());
+    let date = graph_timestamp(now());
     let ids = IDS.try_with(RequestIds::clone).unwrap_or_default();
     json_reply(
         status,
@@ -130,7 +140,7 @@ fn retry_after_value(ra: &RetryAfter) -> String {
         }
         RetryAfter::Date(d) => {
             let up = Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0) + 1);
-            http_date(SystemTime::now() + up)
+            http_date(now() + up)
         }
     }
 }
@@ -296,6 +306,7 @@ pub(crate) async fn handle(
     let ids = RequestIds {
         request_id,
         client_request_id,
+        clock_skew_ms: shared.clock_skew_ms,
     };
     let outcome = IDS
         .scope(
@@ -314,6 +325,8 @@ pub(crate) async fn handle(
         set_header(&mut r, header::CONNECTION, "close");
     }
     fill_ids(&mut r, &ids);
+    let date = http_date(crate::time::skewed_now(shared.clock_skew_ms));
+    set_header(&mut r, header::DATE, &date);
     Ok(r)
 }
 
@@ -699,7 +712,7 @@ async fn create_session(
         upload_url.push_str("?tempauth=");
         upload_url.push_str(t);
     }
-    let expires_at = SystemTime::now() + shared.lifetime;
+    let expires_at = now() + shared.lifetime;
     let session = Session {
         user: shared.user_id.clone(),
         list: r.list.clone(),
@@ -739,7 +752,7 @@ fn lookup<'a>(
             "The upload session was not found or has expired.",
         ))
     };
-    let now = SystemTime::now();
+    let now = now();
     let expired = match st.sessions.get(sid) {
         None => return Err(gone()),
         Some(s) => s.dead || now >= s.expires_at,
@@ -1023,7 +1036,7 @@ async fn put_content(
             size: s.size,
             content_type: std::mem::take(&mut s.content_type),
             bytes: s.assemble(),
-            last_modified: SystemTime::now(),
+            last_modified: now(),
         };
         st.lists
             .entry(s.list.clone())
@@ -1143,7 +1156,7 @@ async fn post_attachment(
         size: bytes.len() as u64,
         content_type,
         bytes,
-        last_modified: SystemTime::now(),
+        last_modified: now(),
     };
     let mut v = attachment_json(&a, false);
     st.lists

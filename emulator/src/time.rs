@@ -36,6 +36,17 @@ pub(crate) fn graph_timestamp(t: SystemTime) -> String {
     )
 }
 
+/// The emulated server's clock: the machine's, `skew_ms` ahead (behind when negative).
+pub(crate) fn skewed_now(skew_ms: i64) -> SystemTime {
+    let now = SystemTime::now();
+    let d = std::time::Duration::from_millis(skew_ms.unsigned_abs());
+    if skew_ms >= 0 {
+        now + d
+    } else {
+        now.checked_sub(d).unwrap_or(now)
+    }
+}
+
 /// `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 IMF-fixdate).
 pub(crate) fn http_date(t: SystemTime) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
