@@ -11,29 +11,29 @@
 //! | any live | transient status or no answer | same (but see below), after a wait that never shrinks within the streak; the policy's tries or time spent: Failed |
 //! | Creating | Created | Uploading: the streak ends |
 //! | Posting | Completed | Done |
-//! | Posting | 429 or could not connect | Posting: this POST created nothing |
+//! | Posting | 429, 401, 4xx or could not connect | Posting (or Failed): this POST created nothing |
 //! | Posting | other transient or no answer | Finding (then Posting) when the target lists, else Posting |
 //! | Uploading | Ranges | Uploading: fewer missing bytes than ever ends the streak; otherwise a stall |
-//! | Uploading | NoRanges | Querying, the result may exist; a stall |
+//! | Uploading | NoRanges | Querying, the result may exist since the session began; a stall |
 //! | Uploading | Completed | Done |
 //! | Uploading | CompletedUnnamed | Finding (then Failed) |
-//! | Uploading | Disagreement | Querying, a stall; without status queries, a guess (Blind), then Cancelling (then Creating) after 8 |
-//! | Uploading | Gone, or 401 without the token | Finding (then Creating) when the target lists, else Creating |
+//! | Uploading | Disagreement | Querying, a stall; without status queries, a guess (Blind), and at the 9th in a row Cancelling (abandon) |
+//! | Uploading | Gone, or 401 without the token | Finding (then Creating) when the target lists, else Creating; under a cancel, Finding only if the result may exist, else Cancelled |
 //! | Uploading | transient with an unknown outcome | Querying; without status queries, Uploading |
 //! | Uploading | (poll) expiry hint passed | Querying: the session is tried before it is given up |
-//! | Uploading | (poll) nothing left to send | Querying |
+//! | Uploading | (poll) nothing left to send (a refused guess) | Querying |
 //! | Querying | Ranges | Uploading; a hint it outlived is dropped for good |
 //! | Querying | NoRanges | Finding (then Creating) |
 //! | Querying | Gone | as Uploading |
-//! | Querying | QueryRefused | Uploading, Blind; Finding when nothing is left to send |
+//! | Querying | QueryRefused | Uploading, Blind, expiry decided by the server alone; Finding after a chunk answer said nothing is missing |
 //! | Finding | Listing with the result | Done, found by look-up |
 //! | Finding | Listing, more pages on Graph's origin | Finding, up to 20 pages |
 //! | Finding | Listing that cannot tell (undated candidate, too many pages, foreign next page) | Failed, the look-up kept for a restore |
-//! | Finding | Listing, no result | Creating, Posting or Failed, as the look-up said |
-//! | Cancelling | Deleted or Gone | Cancelled (or Creating after abandoning a refusing session) |
-//! | Cancelling (abandoning) | refused or broken | Creating |
+//! | Finding | Listing, no result | Creating, Posting, Failed or Cancelled, as the look-up said |
+//! | Cancelling | Deleted | Cancelled |
+//! | Cancelling | Gone, or any end of an abandoned session's DELETE | as Uploading, Gone |
 //! | live | refused or broken answer | Failed, keeping the session or look-up for a restore |
-//! | live | cancel | once no request is in flight: Cancelling with a session, else Cancelled |
+//! | live | cancel | once no request is in flight: Cancelling with a session; Finding (then Cancelled) when the result may exist; else Cancelled |
 //! | Failed with a session | (a cancel asked before the failure) | Cancelling, unless the DELETE itself failed |
 //!
 //! "Creating" after a lost session counts against `max_restarts` (past it: Failed); a streak
@@ -49,7 +49,7 @@ use crate::answer::{classify, no_result, Answer};
 use crate::error::{CallerError, ConfigError, Error, Failure, ProtocolError};
 use crate::options::{FileInfo, Options};
 use crate::phase::{
-    AfterDelete, AfterLookup, Blind, Lookup, Resume, Session, StatusQuery, Verdict,
+    AfterDelete, AfterLookup, Blind, Expiry, Lookup, Resume, Session, StatusQuery, Verdict,
 };
 use crate::ranges::{next_chunk, ByteRange, ExpectedRanges};
 use crate::request::{Action, Body, Completion, Purpose, Request, RequestId, WaitReason};
@@ -380,10 +380,13 @@ impl Upload {
         }
     }
 
-    /// The PUT in flight that could complete the upload has its answer, or none.
+    /// The request in flight that could create the result (a final PUT, the single POST) has
+    /// its answer, or none: a known outcome clears the record, an unknown one keeps it.
     fn settle_risk(&mut self, unknown: bool) {
-        if let Phase::Uploading(s) = &mut self.phase {
-            s.settle(unknown);
+        match &mut self.phase {
+            Phase::Uploading(s) => s.settle(unknown),
+            Phase::Posting(doubt) if !unknown => *doubt = None,
+            _ => {}
         }
     }
 
@@ -401,11 +404,11 @@ impl Upload {
                 self.phase = phase;
                 return self.failed(req, Failure::Status(status), retry_after);
             }
-            // Whatever came of the DELETE of an abandoned session, a new one follows.
+            // Whatever came of the DELETE of an abandoned session, it is over: look, then anew.
             (
-                Phase::Cancelling(_, AfterDelete::NewSession),
+                Phase::Cancelling(s, AfterDelete::NewSession),
                 Answer::Refused(_) | Answer::Broken(_),
-            ) => self.restart(),
+            ) => self.session_gone(s),
             (phase, Answer::Refused(e)) => self.fail_in(phase, Error::Status(e)),
             (phase, Answer::Broken(error)) => {
                 let e = Error::Protocol {
@@ -464,8 +467,9 @@ impl Upload {
                 Phase::Uploading(s)
             }
             (Phase::Uploading(mut s), Answer::NoRanges) => {
-                let since = s.since;
-                s.doubt_from(since);
+                // Nothing missing: any PUT of the session may have completed it.
+                s.doubt = Some(s.since);
+                s.nothing_missing = true;
                 if let Some(failed) = self.stall(&s) {
                     return self.phase = failed;
                 }
@@ -505,20 +509,25 @@ impl Upload {
                 }
             }
             // Nothing left to send and no way to ask: look for the result (§11).
-            (Phase::Querying(s), Answer::QueryRefused) if s.expected.is_empty() => {
+            // The server said nothing is missing and cannot be asked: look for the result.
+            (Phase::Querying(s), Answer::QueryRefused) if s.nothing_missing => {
                 let since = s.doubt.unwrap_or(s.since);
                 self.lookup(since, AfterLookup::NewSession)
             }
             (Phase::Querying(mut s), Answer::QueryRefused) => {
-                let first = s.expected.first().map(|r| r.start());
-                s.query = StatusQuery::Refused(Blind::new(first));
-                // No way to ask: the next PUT is the session's test (docs/protocol.md §9).
-                s.expiry
-                    .overruled(self.clock.server_time_or_local(self.now));
+                if let StatusQuery::Allowed = s.query {
+                    let first = s.expected.first().map(|r| r.start());
+                    s.query = StatusQuery::Refused(Blind::new(first));
+                }
+                // No way to ask: only PUTs test the session, so only a 404 ends it
+                // (docs/protocol.md §9, §10).
+                s.expiry = Expiry::ServerDecides;
                 Phase::Uploading(s)
             }
             (Phase::Uploading(s) | Phase::Querying(s), Answer::Gone) => self.session_gone(s),
-            (Phase::Cancelling(_, then), Answer::Deleted | Answer::Gone) => self.deleted(then),
+            (Phase::Cancelling(_, AfterDelete::Cancelled), Answer::Deleted) => Phase::Cancelled,
+            // Gone before the DELETE (perhaps completed), or an abandoned session deleted.
+            (Phase::Cancelling(s, _), Answer::Deleted | Answer::Gone) => self.session_gone(s),
             (Phase::Finding(l), Answer::Listing { items, next }) => {
                 self.on_listing(l, &items, next)
             }
@@ -533,7 +542,7 @@ impl Upload {
         if !req.needs_token {
             self.phase = match phase {
                 Phase::Uploading(s) | Phase::Querying(s) => self.session_gone(s),
-                Phase::Cancelling(_, then) => self.deleted(then),
+                Phase::Cancelling(s, _) => self.session_gone(s),
                 other => other,
             };
             return;
@@ -597,10 +606,6 @@ impl Upload {
             }
         }
         if !unknown {
-            // Refused before it was processed: this POST created nothing.
-            if let Phase::Posting(doubt) = &mut self.phase {
-                *doubt = None;
-            }
             return;
         }
         let can_list = self.target.profile().can_list_attachments;
@@ -651,12 +656,17 @@ impl Upload {
     /// so the file is not attached twice (docs/protocol.md §8, §11): since the first request
     /// that may have completed it, or, without one, since the session began (a server that
     /// listed as missing ranges it held could complete on any PUT; one listing settles it).
+    /// Under a cancel, only a result that may exist is looked for: found, the upload stays
+    /// completed.
     fn session_gone(&mut self, s: Session) -> Phase {
-        if self.cancel_asked || !self.target.profile().can_list_attachments {
+        if !self.target.profile().can_list_attachments {
             return self.restart();
         }
-        let since = s.doubt.unwrap_or(s.since);
-        self.lookup(since, AfterLookup::NewSession)
+        match (self.cancel_asked, s.doubt) {
+            (true, Some(since)) => self.lookup(since, AfterLookup::Cancel),
+            (true, None) => Phase::Cancelled,
+            (false, doubt) => self.lookup(doubt.unwrap_or(s.since), AfterLookup::NewSession),
+        }
     }
 
     /// A new session from byte 0, within the restart budget (docs/protocol.md §6).
@@ -671,13 +681,6 @@ impl Upload {
         self.budget.restarts += 1;
         self.budget.stalls = 0;
         Phase::Creating
-    }
-
-    fn deleted(&mut self, then: AfterDelete) -> Phase {
-        match then {
-            AfterDelete::Cancelled => Phase::Cancelled,
-            AfterDelete::NewSession => self.restart(),
-        }
     }
 
     fn lookup(&mut self, since: SentAt, then: AfterLookup) -> Phase {
@@ -696,6 +699,7 @@ impl Upload {
         match then {
             AfterLookup::NewSession => self.restart(),
             AfterLookup::Repost if self.cancel_asked => Phase::Cancelled,
+            AfterLookup::Cancel => Phase::Cancelled,
             AfterLookup::Repost => Phase::Posting(None),
             AfterLookup::Fail => {
                 let e = Error::Protocol {
@@ -784,6 +788,16 @@ impl Upload {
             Phase::Uploading(s) | Phase::Querying(s) => self.cancelling(s),
             Phase::Failed(_, Resume::Session(s)) if after.is_some() => self.cancelling(*s),
             p @ (Phase::Done(_) | Phase::Failed(..) | Phase::Cancelled) => p,
+            // A result that may exist is looked for first: found, the upload stays completed.
+            Phase::Finding(mut l) => {
+                if l.then != AfterLookup::Fail {
+                    l.then = AfterLookup::Cancel;
+                }
+                Phase::Finding(l)
+            }
+            Phase::Posting(Some(since)) if self.target.profile().can_list_attachments => {
+                self.lookup(since, AfterLookup::Cancel)
+            }
             // No session to delete.
             _ => {
                 self.token = Token::Valid;

@@ -46,6 +46,8 @@ pub(crate) struct Session {
     /// Its answer settles it: completion, a known refusal (cleared), or an unknown outcome
     /// (moved to `doubt`).
     pub(crate) risky: Option<SentAt>,
+    /// The last chunk answer said nothing is missing, yet named no result.
+    pub(crate) nothing_missing: bool,
     pub(crate) query: StatusQuery,
 }
 
@@ -73,6 +75,7 @@ impl Session {
             since,
             doubt: None,
             risky: None,
+            nothing_missing: false,
             query: StatusQuery::Allowed,
         }
     }
@@ -81,6 +84,7 @@ impl Session {
     /// the server now misses fewer bytes than it ever confirmed: progress.
     pub(crate) fn follow(&mut self, scratch: &mut ExpectedRanges) -> bool {
         std::mem::swap(&mut self.expected, scratch);
+        self.nothing_missing = false;
         if let StatusQuery::Refused(blind) = &mut self.query {
             blind.server_spoke();
         }
@@ -335,6 +339,8 @@ pub(crate) enum AfterLookup {
     NewSession,
     /// The single POST did not land: send it again.
     Repost,
+    /// The caller cancelled: end so, unless the result is found.
+    Cancel,
     /// The server said it completed but named no result.
     Fail,
 }

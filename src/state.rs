@@ -98,6 +98,7 @@ enum SavedThen {
     NewSession,
     Repost,
     Fail,
+    Cancel,
 }
 
 /// A checked snapshot, for the machine to go on from.
@@ -126,6 +127,7 @@ fn saved_lookup(l: &Lookup) -> SavedPhase {
             AfterLookup::NewSession => SavedThen::NewSession,
             AfterLookup::Repost => SavedThen::Repost,
             AfterLookup::Fail => SavedThen::Fail,
+            AfterLookup::Cancel => SavedThen::Cancel,
         },
     }
 }
@@ -207,6 +209,8 @@ impl Upload {
             return Err(RestoreError::Invalid(format!("{} sessions", s.sessions)));
         }
         let restored = restored_phase(s.phase, &target, &file)?;
+        // A wait longer than a whole failure streak may last is no server's: cut to it.
+        let max_wait = options.retry.max_total;
         let mut up =
             Upload::new(target, file, options).map_err(|e| RestoreError::Invalid(e.to_string()))?;
         // A new process gets a new retry and restart budget; the counts go on.
@@ -219,7 +223,7 @@ impl Upload {
             } else {
                 WaitReason::Backoff
             };
-            (Duration::from_millis(w.ms), reason)
+            (Duration::from_millis(w.ms).min(max_wait), reason)
         });
         up.resume(restored, wait, s.cancel_asked);
         Ok(up)
@@ -306,6 +310,18 @@ fn check_destination(s: &Saved, target: &Target, file: &FileInfo) -> Result<(), 
     Ok(())
 }
 
+/// The latest instant a saved state may name: the year 3000.
+const LATEST: Timestamp = Timestamp::from_unix_millis(32_503_680_000_000);
+
+fn check_sent(what: &str, t: &SentAt) -> Result<(), RestoreError> {
+    if t.client > LATEST || t.server.is_some_and(|s| s > LATEST) {
+        return Err(RestoreError::Invalid(format!(
+            "{what} lies after the year 3000"
+        )));
+    }
+    Ok(())
+}
+
 fn restored_phase(
     phase: SavedPhase,
     target: &Target,
@@ -327,6 +343,17 @@ fn restored_phase(
             if expected.is_empty() {
                 return Err(invalid("a session that expects no bytes".to_owned()));
             }
+            check_sent("the session's start", &since)?;
+            if let Some(d) = &result_may_exist_since {
+                check_sent("the request that may have created the result", d)?;
+                if let (Some(a), Some(b)) = (since.server, d.server) {
+                    if b < a {
+                        return Err(invalid(
+                            "a request that may have completed the session predates it".to_owned(),
+                        ));
+                    }
+                }
+            }
             let mut s = Session::new(target, &upload_url, expires, expected, since);
             s.doubt = result_may_exist_since;
             if status_query_refused {
@@ -335,6 +362,7 @@ fn restored_phase(
             Restored::Live(Resume::Session(Box::new(s)))
         }
         SavedPhase::Lookup { since, then } => {
+            check_sent("the request that may have created the result", &since)?;
             let Some(url) = target.collection_url() else {
                 return Err(invalid(
                     "a look-up for a target without a listing".to_owned(),
@@ -344,6 +372,7 @@ fn restored_phase(
                 SavedThen::NewSession => AfterLookup::NewSession,
                 SavedThen::Repost => AfterLookup::Repost,
                 SavedThen::Fail => AfterLookup::Fail,
+                SavedThen::Cancel => AfterLookup::Cancel,
             };
             let l = Lookup {
                 url: url.into(),

@@ -346,12 +346,13 @@ impl SentAt {
             .unwrap_or_else(|| clock.server_time_or_local(self.client))
     }
 
-    /// The earlier of two sends: the first request that may have created a result counts.
-    pub(crate) fn earliest(self, other: SentAt) -> SentAt {
-        if other.client < self.client {
-            other
-        } else {
-            self
+    /// The earlier of this send and a later one: the first request that may have created a
+    /// result counts. Compared on the server's clock when both are known there; otherwise this
+    /// one stands (the other came later in real time, whatever a corrected client clock says).
+    pub(crate) fn earliest(self, later: SentAt) -> SentAt {
+        match (self.server, later.server) {
+            (Some(a), Some(b)) if b < a => later,
+            _ => self,
         }
     }
 }
@@ -467,5 +468,25 @@ mod tests {
         // The client clock is set back 20 minutes: the offset follows.
         c.measure(t(40_003_000), t(40_063_000 - 1_200_000));
         assert_eq!(c.server_time(t(38_860_000)), Some(t(40_000_000)));
+    }
+
+    #[test]
+    fn the_earliest_send_is_judged_on_the_servers_clock() {
+        let t = Timestamp::from_unix_millis;
+        let first = SentAt {
+            client: t(10_000_000),
+            server: Some(t(5_000_000)),
+        };
+        // Sent later in real time, by a client clock since set back an hour.
+        let later = SentAt {
+            client: t(6_400_000),
+            server: Some(t(5_300_000)),
+        };
+        assert_eq!(first.earliest(later), first);
+        let unknown = SentAt {
+            client: t(1),
+            server: None,
+        };
+        assert_eq!(first.earliest(unknown), first, "the record stands");
     }
 }

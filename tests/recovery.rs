@@ -570,6 +570,10 @@ fn blind_refusals_of_a_middle_final_chunk_end_without_a_query_loop() {
         Some(&Method::Delete),
         "the refusing session is abandoned"
     );
+    // Its final PUT went unanswered: before a new session, look for what it may have made.
+    let delete = s.up.in_flight().unwrap().clone();
+    s.answer(&delete, 204, &[], "");
+    assert_eq!(s.send().purpose(), Purpose::FindResult);
 }
 
 /// An unreadable answer to the final PUT may hide a completion: the doubt is kept, and a
@@ -742,4 +746,83 @@ fn an_expiry_hint_the_server_keeps_renewing_does_not_cause_a_query_per_put() {
         }
     }
     assert!(gets <= 1, "{gets} status queries for {puts} PUTs");
+}
+
+/// "Nothing missing" from a session that then refuses to be asked: the result is looked for,
+/// not a stale chunk sent again.
+#[test]
+fn nothing_missing_and_no_status_query_looks_for_the_result() {
+    let mut s = Script::new(300, forced(100));
+    s.create(900, r#"["0-"]"#);
+    s.put("0-99", r#"["100-"]"#);
+    s.put("100-199", r#"["200-"]"#);
+    s.put("200-299", "[]");
+    let get = s.send();
+    assert_eq!(get.purpose(), Purpose::QueryStatus);
+    s.answer(&get, 405, &[], "");
+    assert_eq!(s.send().purpose(), Purpose::FindResult);
+}
+
+/// A cancel while the final PUT's outcome is unknown: the session turns out gone, so the
+/// result is looked for; found, the upload stays completed.
+#[test]
+fn a_cancel_that_finds_the_upload_completed_reports_it_done() {
+    let mut s = Script::new(300, forced(300));
+    s.create(900, r#"["0-"]"#);
+    let put = s.send();
+    let made = s.server_ms() + 10;
+    s.up.cancel(s.at());
+    s.answer(&put, 503, &[], "");
+    let delete = s.send();
+    assert_eq!(delete.method(), Method::Delete);
+    s.answer(&delete, 404, &[], "");
+    let find = s.send();
+    assert_eq!(find.purpose(), Purpose::FindResult);
+    s.answer(&find, 200, &[], &listing(&[("ATT=", 300, made)]));
+    assert!(matches!(s.end(), Action::Done(c) if c.found_by_lookup));
+}
+
+/// A hostile saved state cannot make the machine wait for ever or date its sends in the
+/// far future.
+#[test]
+fn saved_waits_and_dates_are_bounded_on_restore() {
+    let mut s = Script::new(300, forced(100));
+    let create = s.send();
+    s.answer(&create, 429, &[("Retry-After", "60")], "");
+    let saved = s.up.save();
+    assert!(saved.contains(r#""wait":{"ms":60000"#), "{saved}");
+    let hostile = saved.replace(r#""ms":60000"#, r#""ms":18446744073709551615"#);
+    let mut up = Upload::restore(
+        hostile.as_bytes(),
+        target(),
+        FileInfo::new(NAME, 300),
+        forced(100),
+    )
+    .unwrap();
+    let max = Options::default().retry.max_total;
+    assert_eq!(
+        up.poll(s.at()),
+        Action::Wait {
+            until: s.at().saturating_add(max),
+            reason: WaitReason::RetryAfter
+        }
+    );
+    let mut s = Script::new(300, forced(100));
+    s.create(900, r#"["0-"]"#);
+    let saved = s.up.save();
+    let future = replace_number(&saved, r#""since":{"client":"#, "99999999999999999");
+    let back = Upload::restore(
+        future.as_bytes(),
+        target(),
+        FileInfo::new(NAME, 300),
+        forced(100),
+    );
+    assert!(back.is_err(), "a session begun after the year 3000");
+}
+
+/// Replaces the number that follows `key` in `text` by `value`.
+fn replace_number(text: &str, key: &str, value: &str) -> String {
+    let at = text.find(key).unwrap() + key.len();
+    let end = at + text[at..].find(|c: char| !c.is_ascii_digit()).unwrap();
+    format!("{}{value}{}", &text[..at], &text[end..])
 }
