@@ -121,6 +121,28 @@ impl Script {
     }
 }
 
+/// A saved state restored for the file of `size` bytes with chunk `chunk`.
+fn restored(saved: &str, size: u64, chunk: u64) -> Upload {
+    Upload::restore(
+        saved.as_bytes(),
+        target(),
+        FileInfo::new(NAME, size),
+        forced(chunk),
+    )
+    .unwrap()
+}
+
+/// The purpose of the request `up` sends next at `now`.
+fn next_purpose(up: &mut Upload, now: Timestamp) -> (Request, Purpose) {
+    match up.poll(now) {
+        Action::Send(r) => {
+            let p = r.purpose();
+            (r, p)
+        }
+        other => panic!("expected a request, got {other:?}"),
+    }
+}
+
 fn listing(items: &[(&str, u64, u64)]) -> String {
     let value: Vec<String> = items
         .iter()
@@ -315,24 +337,14 @@ fn a_crash_during_the_final_put_is_looked_for_whatever_the_restored_chunk_size()
     assert!(last.save_before_sending());
     let saved = s.up.save();
     // The process dies with the final PUT in flight; the server completed the upload.
-    let mut up = Upload::restore(
-        saved.as_bytes(),
-        target(),
-        FileInfo::new(NAME, 1000),
-        forced(100),
-    )
-    .unwrap();
+    let mut up = restored(&saved, 1000, 100);
     assert!(up.result_may_exist());
-    let Action::Send(get) = up.poll(s.at()) else {
-        panic!()
-    };
-    assert_eq!(get.purpose(), Purpose::QueryStatus);
+    let (get, purpose) = next_purpose(&mut up, s.at());
+    assert_eq!(purpose, Purpose::QueryStatus);
     up.handle_response(s.at(), get.id(), Response::new(404))
         .unwrap();
-    let Action::Send(find) = up.poll(s.at()) else {
-        panic!()
-    };
-    assert_eq!(find.purpose(), Purpose::FindResult);
+    let (_, purpose) = next_purpose(&mut up, s.at());
+    assert_eq!(purpose, Purpose::FindResult);
 }
 
 /// Finding 6: never wait less than the server asked; a wait beyond the budget is an error
@@ -408,13 +420,7 @@ fn a_client_clock_twenty_minutes_fast_still_uses_its_session() {
     s.now = START + 1_200_000;
     s.create(900, r#"["0-"]"#);
     let saved = s.up.save();
-    let mut up = Upload::restore(
-        saved.as_bytes(),
-        target(),
-        FileInfo::new(NAME, 300),
-        forced(100),
-    )
-    .unwrap();
+    let mut up = restored(&saved, 300, 100);
     let now = Timestamp::from_unix_millis(START);
     let Action::Send(get) = up.poll(now) else {
         panic!()
@@ -588,13 +594,7 @@ fn an_unreadable_answer_to_the_final_put_keeps_the_doubt_across_a_restore() {
         assert!(matches!(s.end(), Action::Failed(_)), "{status}");
         assert!(s.up.result_may_exist(), "{status}");
         let saved = s.up.save();
-        let mut up = Upload::restore(
-            saved.as_bytes(),
-            target(),
-            FileInfo::new(NAME, 300),
-            forced(300),
-        )
-        .unwrap();
+        let mut up = restored(&saved, 300, 300);
         let Action::Send(get) = up.poll(s.at()) else {
             panic!()
         };
@@ -628,13 +628,7 @@ fn a_cancel_survives_a_failed_answer_and_a_restore() {
     let _put = s.send();
     s.up.cancel(s.at());
     let saved = s.up.save();
-    let mut up = Upload::restore(
-        saved.as_bytes(),
-        target(),
-        FileInfo::new(NAME, 300),
-        forced(100),
-    )
-    .unwrap();
+    let mut up = restored(&saved, 300, 100);
     assert_eq!(up.state(), State::Cancelling);
     let Action::Send(delete) = up.poll(s.at()) else {
         panic!()
@@ -665,17 +659,9 @@ fn an_inconclusive_lookup_fails_rather_than_risk_a_second_copy() {
         other => panic!("{other:?}"),
     }
     let saved = s.up.save();
-    let mut up = Upload::restore(
-        saved.as_bytes(),
-        target(),
-        FileInfo::new(NAME, 300),
-        forced(300),
-    )
-    .unwrap();
-    let Action::Send(again) = up.poll(s.at()) else {
-        panic!()
-    };
-    assert_eq!(again.purpose(), Purpose::FindResult);
+    let mut up = restored(&saved, 300, 300);
+    let (_, purpose) = next_purpose(&mut up, s.at());
+    assert_eq!(purpose, Purpose::FindResult);
 }
 
 /// The server's Retry-After outlives the process: a restore waits for what was left of it,
@@ -686,13 +672,7 @@ fn a_retry_after_survives_a_restore() {
     let create = s.send();
     s.answer(&create, 429, &[("Retry-After", "600")], "");
     let saved = s.up.save();
-    let mut up = Upload::restore(
-        saved.as_bytes(),
-        target(),
-        FileInfo::new(NAME, 300),
-        forced(100),
-    )
-    .unwrap();
+    let mut up = restored(&saved, 300, 100);
     // Restored an hour "earlier" by a corrected clock: still the full wait from there.
     let now = Timestamp::from_unix_millis(START - 3_600_000);
     assert_eq!(
