@@ -129,8 +129,8 @@ pub use target::{CompletionRule, CreateBody, Owner, Profile, PutUrl, SessionAuth
 pub use time::{DateError, Timestamp};
 pub use url::{Redacted, UrlError};
 
-/// Harness functions for fuzzers and property tests: each takes raw input and checks the
-/// crate's invariants, panicking only when one is broken. Only with the `fuzzing` feature.
+/// The parsers behind the machine, for fuzzers and property tests. Only with the `fuzzing`
+/// feature; the harnesses that use them are in `upload-session-testkit`.
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -51,8 +51,11 @@ fn json_error(what: &'static str, e: impl fmt::Display) -> BodyError {
 /// The fields of an `uploadSession` body that the machine uses. `nextExpectedRanges` is
 /// written into the caller's [`ExpectedRanges`] to reuse its buffer.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct SessionFields {
+#[allow(unreachable_pub)] // public through the `fuzzing` window only
+pub struct SessionFields {
+    /// `uploadUrl`, when the body had one.
     pub upload_url: Option<String>,
+    /// `expirationDateTime`, when the body had one.
     pub expiration: Option<Timestamp>,
     /// Whether the body had a `nextExpectedRanges` array at all.
     pub has_ranges: bool,
@@ -62,7 +65,8 @@ pub(crate) struct SessionFields {
 /// case (docs/protocol.md §3: `NextExpectedRanges` and `nextExpectedRanges` both occur, even mixed in
 /// one body), unknown keys ignored, `null` read as absent. On success `ranges` holds the
 /// parsed `nextExpectedRanges`, or is untouched when the body had none.
-pub(crate) fn parse_upload_session(
+#[allow(unreachable_pub)] // public through the `fuzzing` window only
+pub fn parse_upload_session(
     body: &[u8],
     size: u64,
     ranges: &mut ExpectedRanges,

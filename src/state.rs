@@ -310,18 +310,6 @@ fn check_destination(s: &Saved, target: &Target, file: &FileInfo) -> Result<(), 
     Ok(())
 }
 
-/// The latest instant a saved state may name: the year 3000.
-const LATEST: Timestamp = Timestamp::from_unix_millis(32_503_680_000_000);
-
-fn check_sent(what: &str, t: &SentAt) -> Result<(), RestoreError> {
-    if t.client > LATEST || t.server.is_some_and(|s| s > LATEST) {
-        return Err(RestoreError::Invalid(format!(
-            "{what} lies after the year 3000"
-        )));
-    }
-    Ok(())
-}
-
 fn restored_phase(
     phase: SavedPhase,
     target: &Target,
@@ -343,17 +331,6 @@ fn restored_phase(
             if expected.is_empty() {
                 return Err(invalid("a session that expects no bytes".to_owned()));
             }
-            check_sent("the session's start", &since)?;
-            if let Some(d) = &result_may_exist_since {
-                check_sent("the request that may have created the result", d)?;
-                if let (Some(a), Some(b)) = (since.server, d.server) {
-                    if b < a {
-                        return Err(invalid(
-                            "a request that may have completed the session predates it".to_owned(),
-                        ));
-                    }
-                }
-            }
             let mut s = Session::new(target, &upload_url, expires, expected, since);
             s.doubt = result_may_exist_since;
             if status_query_refused {
@@ -362,7 +339,6 @@ fn restored_phase(
             Restored::Live(Resume::Session(Box::new(s)))
         }
         SavedPhase::Lookup { since, then } => {
-            check_sent("the request that may have created the result", &since)?;
             let Some(url) = target.collection_url() else {
                 return Err(invalid(
                     "a look-up for a target without a listing".to_owned(),

@@ -762,10 +762,9 @@ fn a_cancel_that_finds_the_upload_completed_reports_it_done() {
     assert!(matches!(s.end(), Action::Done(c) if c.found_by_lookup));
 }
 
-/// A hostile saved state cannot make the machine wait for ever or date its sends in the
-/// far future.
+/// A hostile saved state cannot make the machine wait for ever.
 #[test]
-fn saved_waits_and_dates_are_bounded_on_restore() {
+fn saved_waits_are_bounded_on_restore() {
     let mut s = Script::new(300, forced(100));
     let create = s.send();
     s.answer(&create, 429, &[("Retry-After", "60")], "");
@@ -787,22 +786,4 @@ fn saved_waits_and_dates_are_bounded_on_restore() {
             reason: WaitReason::RetryAfter
         }
     );
-    let mut s = Script::new(300, forced(100));
-    s.create(900, r#"["0-"]"#);
-    let saved = s.up.save();
-    let future = replace_number(&saved, r#""since":{"client":"#, "99999999999999999");
-    let back = Upload::restore(
-        future.as_bytes(),
-        target(),
-        FileInfo::new(NAME, 300),
-        forced(100),
-    );
-    assert!(back.is_err(), "a session begun after the year 3000");
-}
-
-/// Replaces the number that follows `key` in `text` by `value`.
-fn replace_number(text: &str, key: &str, value: &str) -> String {
-    let at = text.find(key).unwrap() + key.len();
-    let end = at + text[at..].find(|c: char| !c.is_ascii_digit()).unwrap();
-    format!("{}{value}{}", &text[..at], &text[end..])
 }

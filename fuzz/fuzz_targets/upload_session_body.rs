@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| upload_session::fuzzing::upload_session_body(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| upload_session_testkit::fuzzing::upload_session_body(data));

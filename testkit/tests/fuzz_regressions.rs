@@ -5,13 +5,14 @@
 use std::path::Path;
 
 use upload_session::{
-    fuzzing, Action, CallerError, FileInfo, Options, Owner, Response, Target, Timestamp, Upload,
+    Action, CallerError, FileInfo, Options, Owner, Response, Target, Timestamp, Upload,
 };
+use upload_session_testkit::fuzzing;
 
 /// Runs `harness` on every file of `fuzz/corpus/{target}`; returns how many there were.
 fn replay_corpus(target: &str, harness: fn(&[u8])) -> usize {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
+        .join("../fuzz/corpus")
         .join(target);
     let mut entries: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
