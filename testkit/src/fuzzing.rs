@@ -1424,7 +1424,7 @@ fn decode_body(inp: &mut Input<'_>, kind: Kind) -> Vec<u8> {
     match inp.u8() % 10 {
         0 => Vec::new(),
         1 => scrub_bytes(inp.bytes(200)),
-        2 => graph_error(&inp.text(20)),
+        2 => graph_error(&scrub(inp.text(20))),
         3 => serde_json::to_vec(
             &serde_json::json!({"id": inp.text(30), "name": "flower.jpg", "size": inp.u32()}),
         )
