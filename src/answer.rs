@@ -1,6 +1,6 @@
 //! One pure reading of each answer: what the server said, in the protocol's own terms, to the
 //! request it answers. Each body is parsed once, here; what follows from it is decided in
-//! `machine.rs`.
+//! `machine/`.
 
 use std::time::Duration;
 

@@ -94,7 +94,6 @@
 
 mod answer;
 mod error;
-mod inspect;
 #[cfg(feature = "http")]
 mod interop;
 mod machine;

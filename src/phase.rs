@@ -1,6 +1,6 @@
 //! The data each phase of an upload owns: a live session with what is known of it, a look-up
 //! for a result whose answer was lost, and the guesses made while a session refuses status
-//! queries. Small pure methods; `machine.rs` decides when to use them.
+//! queries. Small pure methods; `machine/` decides when to use them.
 
 use std::sync::Arc;
 use std::time::Duration;

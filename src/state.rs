@@ -1,6 +1,6 @@
 //! Saved state (docs/protocol.md §6: resume after the process died): the machine's phase as
 //! versioned JSON, and a restored snapshot checked before it is trusted. No decisions: what a
-//! restored upload does next is `machine.rs`'s. A state never holds the token; it does hold
+//! restored upload does next is `machine/`'s. A state never holds the token; it does hold
 //! the `uploadUrl`, which for pre-authenticated targets is itself a credential, so drivers
 //! must keep the file private.
 
@@ -101,7 +101,19 @@ enum SavedThen {
     Cancel,
 }
 
-/// A checked snapshot, for the machine to go on from.
+/// A checked saved state, for the machine to go on from.
+pub(crate) struct Snapshot {
+    pub(crate) restored: Restored,
+    /// What was left of a wait, counted from the first poll.
+    pub(crate) wait: Option<(Duration, WaitReason)>,
+    /// A cancel was asked for.
+    pub(crate) cancel: bool,
+    pub(crate) sessions: u32,
+    pub(crate) requests: u64,
+    pub(crate) rng: Rng,
+}
+
+/// Where a checked saved state stood.
 pub(crate) enum Restored {
     /// Not over: the data to resume.
     Live(Resume),
@@ -175,15 +187,15 @@ impl Upload {
                 size: self.file().size,
                 fingerprint: self.file().fingerprint.clone(),
             },
-            phase: saved_phase(&self.phase),
+            phase: saved_phase(self.phase()),
             cancel_asked: self.cancel_asked(),
             wait: self.wait_left().map(|(d, r)| SavedWait {
                 ms: u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
                 retry_after: r == WaitReason::RetryAfter,
             }),
-            sessions: self.budget.sessions,
-            requests: self.budget.requests,
-            rng: self.budget.rng.clone(),
+            sessions: self.sessions(),
+            requests: self.requests(),
+            rng: self.rng().clone(),
         };
         // Serialising plain strings and numbers cannot fail.
         serde_json::to_string(&saved).unwrap_or_default()
@@ -213,10 +225,6 @@ impl Upload {
         let max_wait = options.retry.max_total;
         let mut up =
             Upload::new(target, file, options).map_err(|e| RestoreError::Invalid(e.to_string()))?;
-        // A new process gets a new retry and restart budget; the counts go on.
-        up.budget.sessions = s.sessions;
-        up.budget.requests = s.requests;
-        up.budget.rng = s.rng;
         let wait = s.wait.map(|w| {
             let reason = if w.retry_after {
                 WaitReason::RetryAfter
@@ -225,7 +233,14 @@ impl Upload {
             };
             (Duration::from_millis(w.ms).min(max_wait), reason)
         });
-        up.resume(restored, wait, s.cancel_asked);
+        up.resume(Snapshot {
+            restored,
+            wait,
+            cancel: s.cancel_asked,
+            sessions: s.sessions,
+            requests: s.requests,
+            rng: s.rng,
+        });
         Ok(up)
     }
 }

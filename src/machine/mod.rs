@@ -1,7 +1,9 @@
 //! The state machine: the one place that decides what happens next. It holds the upload's
 //! phase, takes one input at a time (a poll, an answer, a transport error, a cancel, a token
 //! refresh) and says what to send. Answers are read by `answer.rs`; phase data lives in
-//! `phase.rs`; saved state is mapped by `state.rs`.
+//! `phase.rs`; saved state is mapped by `state.rs`. Beside this file: `failure.rs` (failure
+//! streaks, waits, stalls), `restore.rs` (what a restored upload does) and `inspect.rs` (what a
+//! caller can read).
 //!
 //! Every move, as (phase, what came) -> (next phase): the table is the code's contract.
 //!
@@ -42,6 +44,10 @@
 //! (the single POST, a PUT covering every missing byte) is recorded before it leaves; only an
 //! answer that says what became of it clears that record (docs/protocol.md §11).
 
+mod failure;
+mod inspect;
+mod restore;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,9 +60,8 @@ use crate::phase::{
 use crate::ranges::{next_chunk, ByteRange, ExpectedRanges};
 use crate::request::{Action, Body, Completion, Purpose, Request, RequestId, WaitReason};
 use crate::response::{Response, TransportError};
-use crate::retry::{Rng, Streak, StreakEnd};
+use crate::retry::{Rng, Streak};
 use crate::session::AttachmentJson;
-use crate::state::Restored;
 use crate::target::Target;
 use crate::time::{parse_http_date, SentAt, ServerClock, Timestamp};
 
@@ -98,13 +103,13 @@ enum Token {
 
 /// Retry budget and counters: one streak for the unit of progress, stalls, sessions, requests.
 #[derive(Clone, Debug)]
-pub(crate) struct Budget {
+struct Budget {
     streak: Option<Streak>,
     stalls: u32,
-    pub(crate) sessions: u32,
-    pub(crate) restarts: u32,
-    pub(crate) requests: u64,
-    pub(crate) rng: Rng,
+    sessions: u32,
+    restarts: u32,
+    requests: u64,
+    rng: Rng,
 }
 
 /// One upload, as a sans-IO state machine. See the crate docs for the driving loop.
@@ -113,17 +118,17 @@ pub(crate) struct Budget {
 /// [`Upload::token_refreshed`], [`Upload::cancel`]; each takes the current time. Output: the
 /// [`Action`] that `poll` returns. The machine holds no token and never touches the file.
 pub struct Upload {
-    pub(crate) target: Target,
-    pub(crate) file: FileInfo,
-    pub(crate) options: Options,
-    pub(crate) phase: Phase,
-    pub(crate) in_flight: Option<Request>,
+    target: Target,
+    file: FileInfo,
+    options: Options,
+    phase: Phase,
+    in_flight: Option<Request>,
     wait: Option<Wait>,
     token: Token,
     cancel_asked: bool,
     clock: ServerClock,
-    pub(crate) budget: Budget,
-    pub(crate) now: Timestamp,
+    budget: Budget,
+    now: Timestamp,
     next_id: u64,
     scratch: ExpectedRanges,
 }
@@ -555,103 +560,6 @@ impl Upload {
         self.token = Token::RefreshAsked;
     }
 
-    /// A transient failure or no answer: count it in the streak and wait (docs/protocol.md
-    /// §9, §11); where the request may have had an effect, ask before repeating it.
-    fn failed(&mut self, req: &Request, failure: Failure, retry_after: Option<Duration>) {
-        let unknown = match failure {
-            Failure::Transport(t) => t.outcome_unknown(),
-            // 429 is a refusal; a 5xx may have kept the bytes (docs/protocol.md §9).
-            Failure::Status(s) => s != 429,
-        };
-        let now = self.now;
-        let policy = &self.options.retry;
-        let streak = self.budget.streak.get_or_insert_with(|| Streak::new(now));
-        // A dropped connection is retried at once the first time: the status query that
-        // follows is cheap, and most drops are not an overloaded server.
-        let at_once = matches!(failure, Failure::Transport(_));
-        match streak.fail(policy, &mut self.budget.rng, now, retry_after, at_once) {
-            Ok(wait) => {
-                let reason = if retry_after.is_some_and(|a| a >= wait) {
-                    WaitReason::RetryAfter
-                } else {
-                    WaitReason::Backoff
-                };
-                self.wait =
-                    (!wait.is_zero()).then(|| Wait::Until(now.saturating_add(wait), reason));
-            }
-            Err(end) => {
-                let e = match end {
-                    StreakEnd::Total {
-                        asked: Some(asked),
-                        left,
-                        ..
-                    } => Error::RetryAfterTooLong {
-                        purpose: req.purpose,
-                        asked,
-                        left,
-                        max_total: policy.max_total,
-                    },
-                    StreakEnd::Attempts(attempts)
-                    | StreakEnd::Total {
-                        failures: attempts, ..
-                    } => Error::RetriesExhausted {
-                        purpose: req.purpose,
-                        attempts,
-                        last: failure,
-                    },
-                };
-                let phase = std::mem::replace(&mut self.phase, Phase::Cancelled);
-                self.phase = self.fail_in(phase, e);
-                return;
-            }
-        }
-        if !unknown {
-            return;
-        }
-        let can_list = self.target.profile().can_list_attachments;
-        let phase = std::mem::replace(&mut self.phase, Phase::Cancelled);
-        self.phase = match phase {
-            Phase::Uploading(mut s) => match (&mut s.query, req.file_range()) {
-                (StatusQuery::Refused(blind), Some(r)) => {
-                    blind.sent_unknown(r.start());
-                    Phase::Uploading(s)
-                }
-                _ => Phase::Querying(s),
-            },
-            // The POST may have created the attachment: look before posting again.
-            Phase::Posting(Some(since)) if can_list => self.lookup(since, AfterLookup::Repost),
-            other => other,
-        };
-    }
-
-    /// A chunk answer that added no bytes; the failed phase when there were too many. The
-    /// first is followed at once (ranges come back when a server lost them); the next ones
-    /// back off as failures do, so a confused server is not fed chunks back to back.
-    fn stall(&mut self, s: &Session) -> Option<Phase> {
-        self.budget.stalls += 1;
-        if self.budget.stalls > MAX_STALLS {
-            let error = ProtocolError::NoProgress {
-                answers: self.budget.stalls,
-            };
-            let e = Error::Protocol {
-                purpose: Purpose::UploadChunk,
-                error,
-            };
-            return Some(Phase::Failed(e, Resume::Session(Box::new(s.clone()))));
-        }
-        if self.budget.stalls > 1 {
-            let d = (self.options.retry).backoff(self.budget.stalls - 1, &mut self.budget.rng);
-            self.wait = Some(Wait::Until(self.now.saturating_add(d), WaitReason::Backoff));
-        }
-        None
-    }
-
-    /// The unit of progress advanced: the failure streak and the stall count end.
-    fn advanced(&mut self) {
-        self.budget.streak = None;
-        self.budget.stalls = 0;
-    }
-
     /// The session expired, vanished or completed. Look for the result before starting over,
     /// so the file is not attached twice (docs/protocol.md §8, §11): since the first request
     /// that may have completed it, or, without one, since the session began (a server that
@@ -833,53 +741,6 @@ impl Upload {
             self.phase,
             Phase::Done(_) | Phase::Failed(..) | Phase::Cancelled
         )
-    }
-
-    /// What is left of the current wait, for saved state.
-    pub(crate) fn wait_left(&self) -> Option<(Duration, WaitReason)> {
-        match self.wait? {
-            Wait::Until(t, r) => Some((t.saturating_duration_since(self.now), r)),
-            Wait::For(d, r) => Some((d, r)),
-        }
-        .filter(|(d, _)| !d.is_zero())
-    }
-
-    /// Whether a cancel was asked for: kept in saved state.
-    pub(crate) fn cancel_asked(&self) -> bool {
-        self.cancel_asked
-    }
-
-    /// Puts a restored upload in place: `state.rs` checked the snapshot; what it means to
-    /// go on from it is decided here.
-    pub(crate) fn resume(
-        &mut self,
-        restored: Restored,
-        wait: Option<(Duration, WaitReason)>,
-        cancel: bool,
-    ) {
-        self.phase = match restored {
-            Restored::Done(c) => Phase::Done(c),
-            Restored::Cancelled => Phase::Cancelled,
-            Restored::Live(Resume::Afresh) => std::mem::replace(&mut self.phase, Phase::Creating),
-            // A session that refuses status queries goes straight to its next PUT, which
-            // tests it; others are asked where they stand first (docs/protocol.md §6, §9).
-            Restored::Live(Resume::Session(mut s)) => match &mut s.query {
-                StatusQuery::Refused(blind) => {
-                    *blind = Blind::new(s.expected.first().map(|r| r.start()));
-                    Phase::Uploading(*s)
-                }
-                StatusQuery::Allowed => Phase::Querying(*s),
-            },
-            // The result may exist and no session is left: look first (docs/protocol.md §11).
-            Restored::Live(Resume::Lookup(l)) => Phase::Finding(l),
-        };
-        // The server's Retry-After outlives the process that heard it.
-        self.wait = wait.map(|(d, r)| Wait::For(d, r));
-        // So does a cancel: a session it left open is deleted.
-        if cancel && !self.is_over() {
-            self.cancel_asked = true;
-            self.apply_cancel(None);
-        }
     }
 }
 

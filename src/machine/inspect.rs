@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::machine::{Phase, Upload};
+use super::{Phase, Upload};
 use crate::options::{FileInfo, Options, Progress, State};
 use crate::phase::{Resume, Session};
 use crate::ranges::ExpectedRanges;
@@ -14,7 +14,7 @@ use crate::url::Redacted;
 impl Upload {
     /// Where the upload stands.
     pub fn state(&self) -> State {
-        match &self.phase {
+        match self.phase() {
             Phase::Creating => State::Creating,
             Phase::Posting(_) => State::Posting,
             Phase::Uploading(_) => State::Uploading,
@@ -29,8 +29,8 @@ impl Upload {
 
     /// Bytes the server confirmed, of the total.
     pub fn progress(&self) -> Progress {
-        let total = self.file.size;
-        let confirmed = match &self.phase {
+        let total = self.file().size;
+        let confirmed = match self.phase() {
             Phase::Done(_) => total,
             _ => self
                 .session()
@@ -40,7 +40,7 @@ impl Upload {
     }
 
     pub(crate) fn session(&self) -> Option<&Session> {
-        match &self.phase {
+        match self.phase() {
             Phase::Uploading(s) | Phase::Querying(s) | Phase::Cancelling(s, _) => Some(s),
             _ => None,
         }
@@ -55,7 +55,7 @@ impl Upload {
     /// knowing it: a single POST or a final PUT was sent and its answer is not in. A state
     /// saved now makes the restored machine look before sending anything that could repeat it.
     pub fn result_may_exist(&self) -> bool {
-        match &self.phase {
+        match self.phase() {
             Phase::Posting(d) => d.is_some(),
             Phase::Finding(_) => true,
             Phase::Failed(_, Resume::Lookup(_)) => true,
@@ -112,8 +112,8 @@ impl fmt::Debug for Upload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Upload")
             .field("state", &self.state())
-            .field("target", &Redacted::new(self.target.create_url()))
-            .field("file", &self.file.name)
+            .field("target", &Redacted::new(self.target().create_url()))
+            .field("file", &self.file().name)
             .field("progress", &self.progress())
             .field("upload_url", &self.upload_url())
             .field("in_flight", &self.in_flight().map(|r| r.id()))
