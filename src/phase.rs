@@ -434,6 +434,7 @@ mod tests {
         clock.measure(
             Timestamp::from_unix_millis(40_000),
             Timestamp::from_unix_millis(100_000),
+            Timestamp::from_unix_millis(100_000),
         );
         let lookup = || Lookup {
             url: "https://g/l".into(),

@@ -203,6 +203,9 @@ pub struct Request {
     pub(crate) needs_token: bool,
     pub(crate) body: Body,
     pub(crate) total: u64,
+    /// When it was emitted, by the client's clock: its answer's `Date` bounds the clock
+    /// offset from above (docs/protocol.md §10).
+    pub(crate) emitted: Timestamp,
     /// The request may create the result (docs/protocol.md §11).
     pub(crate) write_ahead: bool,
 }
@@ -506,6 +509,7 @@ mod tests {
             needs_token: true,
             body: Body::FileRange(ByteRange::new(0, 2_097_152).unwrap()),
             total: 3_483_322,
+            emitted: Timestamp::default(),
             write_ahead: false,
         };
         let h: Vec<(String, String)> = req

@@ -175,10 +175,10 @@ impl Streak {
         }
     }
 
-    /// Counts a failure at `now` and gives the wait before the next try: the server's
-    /// `retry_after` when it gave one, else the backoff (none for a first failure when
-    /// `retry_at_once`); never less than the wait before. `Err` when the policy's tries or time
-    /// are spent.
+    /// Counts a failure at `now` and gives the wait before the next try: for the first, the
+    /// server's `retry_after` when it gave one, else the backoff (none when `retry_at_once`);
+    /// for the next ones, the larger of the two; never less than the wait before. `Err` when
+    /// the policy's tries or time are spent.
     pub(crate) fn fail(
         &mut self,
         policy: &RetryPolicy,
@@ -191,8 +191,12 @@ impl Streak {
         if self.failures >= policy.max_attempts {
             return Err(StreakEnd::Attempts(self.failures));
         }
+        // The server's Retry-After is the floor; from the second failure on, the backoff is
+        // too, so that a server answering "Retry-After: 0" cannot have a chunk retried back
+        // to back.
         let wait = match retry_after {
-            Some(asked) => asked,
+            Some(asked) if self.failures == 1 => asked,
+            Some(asked) => asked.max(policy.backoff(self.failures, rng)),
             None if retry_at_once && self.failures == 1 => Duration::ZERO,
             None => policy.backoff(self.failures, rng),
         };

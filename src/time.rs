@@ -279,10 +279,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// How far a new offset bound may fall below the best one before it is taken for a corrected
-/// client clock rather than a slow answer.
-const CLOCK_JUMP_MS: i64 = 5_000;
-
 /// The server's clock as far as the client can know it (docs/protocol.md §10): each answer's
 /// `Date` header, read at the moment the answer arrived, gives `server - client`. The value is
 /// a lower bound (the header is cut to the second and written before the answer travelled),
@@ -295,16 +291,27 @@ pub(crate) struct ServerClock {
 }
 
 impl ServerClock {
-    /// Records the offset shown by an answer dated `date` (server clock) received at `now`
-    /// (client clock). Each answer gives a lower bound, so the largest is kept; a bound more
-    /// than `CLOCK_JUMP_MS` below it means the client clock was corrected, and is followed.
-    pub(crate) fn measure(&mut self, date: Timestamp, now: Timestamp) {
-        let diff = i128::from(date.0) - i128::from(now.0);
-        let bound = diff.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
-        self.offset_ms = Some(match self.offset_ms {
-            Some(best) if bound <= best && best.saturating_sub(bound) <= CLOCK_JUMP_MS => best,
-            _ => bound,
-        });
+    /// Records the offset shown by an answer dated `date` (server clock) to a request sent at
+    /// `sent` and answered at `received` (client clock). The answer bounds the offset on both
+    /// sides: at least `date - received`, and below `date + 1 s - sent` (docs/protocol.md §10).
+    /// The largest lower bound is kept, unless this answer's upper bound rules it out: then
+    /// the client clock moved forward, the new lower bound is taken, and `true` says so.
+    pub(crate) fn measure(
+        &mut self,
+        date: Timestamp,
+        sent: Timestamp,
+        received: Timestamp,
+    ) -> bool {
+        let ms = |v: i128| v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+        let lower = ms(i128::from(date.0) - i128::from(received.0));
+        let upper = ms(i128::from(date.0) + 1_000 - i128::from(sent.0));
+        let (best, moved) = match self.offset_ms {
+            Some(best) if best < upper => (best.max(lower), false),
+            Some(_) => (lower, true),
+            None => (lower, false),
+        };
+        self.offset_ms = Some(best);
+        moved
     }
 
     /// The server's time at client instant `t`, once an offset is known.
@@ -451,23 +458,26 @@ mod tests {
         let mut c = ServerClock::default();
         assert_eq!(c.server_time(t(1_000)), None);
         // The server is 60 s behind; answers arrive 900 ms and 300 ms after their Date.
-        c.measure(t(40_000_000), t(40_060_900));
+        c.measure(t(40_000_000), t(40_060_000), t(40_060_900));
         assert_eq!(c.server_time(t(40_060_000)), Some(t(39_999_100)));
-        c.measure(t(40_001_000), t(40_061_300));
+        c.measure(t(40_001_000), t(40_061_000), t(40_061_300));
         assert_eq!(
             c.server_time(t(40_060_000)),
             Some(t(39_999_700)),
             "the tighter bound"
         );
-        c.measure(t(40_002_000), t(40_062_950));
+        c.measure(t(40_002_000), t(40_062_000), t(40_062_950));
         assert_eq!(
             c.server_time(t(40_060_000)),
             Some(t(39_999_700)),
             "a looser one is ignored"
         );
         // The client clock is set back 20 minutes: the offset follows.
-        c.measure(t(40_003_000), t(40_063_000 - 1_200_000));
+        c.measure(t(40_003_000), t(38_863_000), t(40_063_000 - 1_200_000));
         assert_eq!(c.server_time(t(38_860_000)), Some(t(40_000_000)));
+        // Then 4 s forward: this answer's upper bound rules the old offset out.
+        c.measure(t(40_004_000), t(38_868_000), t(38_868_100));
+        assert_eq!(c.server_time(t(38_868_100)), Some(t(40_004_000)));
     }
 
     #[test]

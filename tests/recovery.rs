@@ -787,3 +787,45 @@ fn saved_waits_are_bounded_on_restore() {
         }
     );
 }
+
+/// A client clock stepped a few seconds forward between two answers: the second answer's
+/// `Date` shows the old offset is too large, so a lost single POST's own attachment is still
+/// recognised, not posted again.
+#[test]
+fn a_client_clock_stepped_forward_still_finds_the_posted_attachment() {
+    let mut s = Script::new(1_000, Options::default());
+    s.skew_ms = Some(0);
+    let post = s.send();
+    assert_eq!(post.purpose(), Purpose::SinglePost);
+    s.answer(&post, 429, &[("Retry-After", "1")], "");
+    // The client clock jumps 4 s forward: the server is now 4 s behind it.
+    s.now += 4_000;
+    s.skew_ms = Some(-4_000);
+    let again = s.send();
+    assert_eq!(again.purpose(), Purpose::SinglePost);
+    let made = s.server_ms() + 300;
+    s.answer(&again, 503, &[], "");
+    let find = s.send();
+    assert_eq!(find.purpose(), Purpose::FindResult);
+    s.answer(&find, 200, &[], &listing(&[("ATT=", 1_000, made)]));
+    assert!(
+        matches!(s.end(), Action::Done(c) if c.id == "ATT="),
+        "its own attachment, not a second POST"
+    );
+}
+
+/// "Retry-After: 0" again and again: the first is honoured as given, the next ones back off.
+#[test]
+fn a_zero_retry_after_does_not_mean_back_to_back_retries() {
+    let mut s = Script::new(5_000_000, Options::default());
+    for _ in 0..4 {
+        let create = s.send();
+        assert_eq!(create.purpose(), Purpose::CreateSession);
+        s.answer(&create, 503, &[("Retry-After", "0")], "");
+    }
+    // The first failure retries at once, as the server said; the next two back off.
+    let waits: Vec<Duration> = s.waits.iter().map(|w| w.0).collect();
+    assert_eq!(waits.len(), 2, "{waits:?}");
+    assert!(waits[0] >= Duration::from_millis(3_000), "{waits:?}");
+    assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
+}

@@ -33,9 +33,9 @@
 //! | Finding | Listing that cannot tell (undated candidate, too many pages, foreign next page) | Failed, the look-up kept for a restore |
 //! | Finding | Listing, no result | Creating, Posting, Failed or Cancelled, as the look-up said |
 //! | Cancelling | Deleted | Cancelled |
-//! | Cancelling | Gone, or any end of an abandoned session's DELETE | as Uploading, Gone |
+//! | Cancelling | Gone; for an abandoned session's DELETE also Deleted, refused or broken | as Uploading, Gone |
 //! | live | refused or broken answer | Failed, keeping the session or look-up for a restore |
-//! | live | cancel | once no request is in flight: Cancelling with a session; Finding (then Cancelled) when the result may exist; else Cancelled |
+//! | live | cancel | once no request is in flight: Cancelling with a session; Finding (then Cancelled, or Failed when the server said it completed) when the result may exist; else Cancelled |
 //! | Failed with a session | (a cancel asked before the failure) | Cancelling, unless the DELETE itself failed |
 //!
 //! "Creating" after a lost session counts against `max_restarts` (past it: Failed); a streak
@@ -271,6 +271,7 @@ impl Upload {
             needs_token,
             body,
             total: self.file.size,
+            emitted: self.now,
             write_ahead,
         };
         self.next_id += 1;
@@ -292,8 +293,8 @@ impl Upload {
         self.now = self.now.max(now);
         // Each answer's Date tells the server's clock (docs/protocol.md §10).
         if let Some(date) = response.date().and_then(|d| parse_http_date(d).ok()) {
-            self.clock.measure(date, self.now);
-            self.pin_sends();
+            let moved = self.clock.measure(date, req.emitted, self.now);
+            self.pin_sends(moved);
         }
         let server_now = self.clock.server_time_or_local(self.now);
         let answer = classify(
@@ -362,11 +363,13 @@ impl Upload {
     }
 
     /// The first server time learned pins the sends that had none, so that a clock corrected
-    /// later (and a restore) cannot move them (docs/protocol.md §10).
-    fn pin_sends(&mut self) {
+    /// later (and a restore) cannot move them. When an answer showed the client clock moved
+    /// forward (`moved`), the times pinned with the old offset were too late: pinned again,
+    /// at worst early by the step, which only widens the look-up (docs/protocol.md §10).
+    fn pin_sends(&mut self, moved: bool) {
         let clock = self.clock;
         let pin = |s: &mut SentAt| {
-            if s.server.is_none() {
+            if s.server.is_none() || moved {
                 s.server = clock.server_time(s.client);
             }
         };
