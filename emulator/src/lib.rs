@@ -1,5 +1,6 @@
 //! An emulator of the Microsoft Graph To Do task-attachment endpoints, with
-//! seeded fault injection, for testing upload clients over real HTTP.
+//! seeded fault injection, for testing upload clients over real HTTP: the HTTP face of
+//! the sans-IO [`graph_model::Model`], which holds every Graph rule.
 //!
 //! It serves HTTP/1.1 on `127.0.0.1` (see `docs/protocol.md` in the project for
 //! the protocol): `createUploadSession`, `PUT {uploadUrl}/content`, the
@@ -44,19 +45,13 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
-mod codec;
-mod faults;
-mod rng;
-mod server;
-mod store;
-mod time;
+mod face;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -64,21 +59,31 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-pub use faults::{
-    Fault, FaultRule, FaultSpecError, Faults, KeyCase, RequestKind, RetryAfter, When, SPEC_HELP,
+pub use graph_model::{
+    Attachment, Fault, FaultRule, FaultSpecError, Faults, KeyCase, Origin, RecordedRequest,
+    RequestKind, RetryAfter, When, DEFAULT_MAX_SIZE, DEFAULT_TOKEN, MAX_CHUNK, ME_USER_ID,
+    SINGLE_POST_LIMIT, SPEC_HELP,
 };
-pub use server::{DEFAULT_MAX_SIZE, MAX_CHUNK, SINGLE_POST_LIMIT};
-pub use store::{Attachment, Origin, RecordedRequest};
 
-use faults::ActivePlan;
-use rng::SplitMix64;
-use server::Shared;
-use store::State;
+use graph_model::{millis, Model, Parent};
 
-/// The user id `/me` stands for.
-pub const ME_USER_ID: &str = "6f9a1c2e-4b7d-4e0a-9c3b-2d8e5f7a1b4c";
-/// The default accepted bearer token.
-pub const DEFAULT_TOKEN: &str = "emulator-token";
+/// What every connection task shares: the model behind one lock, never held across an
+/// await.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    model: Mutex<Model>,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Model> {
+        self.model.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// This machine's clock, as the model counts time.
+pub(crate) fn now() -> graph_model::Millis {
+    millis(SystemTime::now())
+}
 
 /// How to start an [`Emulator`].
 #[derive(Debug, Clone)]
@@ -123,6 +128,7 @@ impl Default for Config {
 /// async ones. Dropping it stops the server.
 pub struct Emulator {
     shared: Arc<Shared>,
+    token: String,
     graph_addr: SocketAddr,
     foreign_addr: SocketAddr,
     list_id: String,
@@ -142,33 +148,21 @@ impl Emulator {
         let graph_addr = graph.local_addr()?;
         let foreign_addr = foreign.local_addr()?;
 
-        let mut state = State {
-            ids: SplitMix64::new(config.seed),
-            request_ids: SplitMix64::new(config.seed ^ 0x7265_7175_6573_7473),
-            plan: ActivePlan::new(config.faults, config.seed),
+        let model = Model::new(graph_model::Config {
             seed: config.seed,
-            lists: BTreeMap::new(),
-            sessions: HashMap::new(),
-            sessions_created: 0,
-            records: VecDeque::new(),
-        };
-        let list_id = state.new_id("AAMkAGI2", 40);
-        let task_id = state.new_id("AAMkADli", 40);
-        state
-            .lists
-            .entry(list_id.clone())
-            .or_default()
-            .insert(task_id.clone(), Vec::new());
-
-        let shared = Arc::new(Shared {
-            state: Mutex::new(state),
             token: config.token,
-            user_id: ME_USER_ID.to_string(),
             max_size: config.max_size,
-            lifetime: config.session_lifetime,
+            session_lifetime: config.session_lifetime,
+            faults: config.faults,
             clock_skew_ms: config.clock_skew_ms,
             graph_origin: format!("http://{graph_addr}"),
             foreign_origin: format!("http://{foreign_addr}"),
+        });
+        let list_id = model.list_id().to_string();
+        let task_id = model.task_id().to_string();
+        let token = model.token().to_string();
+        let shared = Arc::new(Shared {
+            model: Mutex::new(model),
         });
         let (stop, stopped) = oneshot::channel();
         let serving = shared.clone();
@@ -181,6 +175,7 @@ impl Emulator {
             })?;
         Ok(Emulator {
             shared,
+            token,
             graph_addr,
             foreign_addr,
             list_id,
@@ -192,18 +187,18 @@ impl Emulator {
 
     /// `http://127.0.0.1:{port}/v1.0` (`/beta` is served too).
     pub fn base_url(&self) -> String {
-        format!("{}/v1.0", self.shared.graph_origin)
+        format!("http://{}/v1.0", self.graph_addr)
     }
 
     /// `http://127.0.0.1:{port}`, the Graph origin.
     pub fn graph_origin(&self) -> String {
-        self.shared.graph_origin.clone()
+        format!("http://{}", self.graph_addr)
     }
 
     /// `http://127.0.0.1:{port}` of the second listener, where uploadUrls of
     /// [`Fault::ForeignOrigin`] sessions point.
     pub fn foreign_origin(&self) -> String {
-        self.shared.foreign_origin.clone()
+        format!("http://{}", self.foreign_addr)
     }
 
     /// Address of the Graph listener.
@@ -218,12 +213,12 @@ impl Emulator {
 
     /// The accepted bearer token.
     pub fn token(&self) -> &str {
-        &self.shared.token
+        &self.token
     }
 
     /// The user id; `/me` stands for it.
     pub fn user_id(&self) -> &str {
-        &self.shared.user_id
+        ME_USER_ID
     }
 
     /// The list created at start.
@@ -238,10 +233,7 @@ impl Emulator {
 
     /// Adds a list; returns its id.
     pub fn create_list(&self) -> String {
-        let mut st = self.shared.lock();
-        let id = st.new_id("AAMkAGI2", 40);
-        st.lists.entry(id.clone()).or_default();
-        id
+        self.shared.lock().create_list()
     }
 
     /// Adds a task to the default list; returns its id.
@@ -251,32 +243,21 @@ impl Emulator {
 
     /// Adds a task to `list_id`; `None` if the list is unknown.
     pub fn create_task_in(&self, list_id: &str) -> Option<String> {
-        let mut st = self.shared.lock();
-        if !st.lists.contains_key(list_id) {
-            return None;
-        }
-        let id = st.new_id("AAMkADli", 40);
-        st.lists.get_mut(list_id)?.insert(id.clone(), Vec::new());
-        Some(id)
+        self.shared.lock().create_task_in(list_id)
     }
 
     /// Replaces the fault plan; its counters start from zero. With no seed
     /// of its own, its generator is seeded from [`Config::seed`].
     pub fn set_faults(&self, faults: Faults) {
-        let mut st = self.shared.lock();
-        let seed = st.seed;
-        st.plan = ActivePlan::new(faults, seed);
+        self.shared.lock().set_faults(faults);
     }
 
     /// The attachments of a task (empty if unknown), in creation order.
     pub fn attachments(&self, list_id: &str, task_id: &str) -> Vec<Attachment> {
         self.shared
             .lock()
-            .lists
-            .get(list_id)
-            .and_then(|t| t.get(task_id))
-            .cloned()
-            .unwrap_or_default()
+            .attachments_of(&task(list_id, task_id))
+            .to_vec()
     }
 
     /// Removes the attachments of a task and hands them over, without copying
@@ -285,11 +266,7 @@ impl Emulator {
     pub fn take_attachments(&self, list_id: &str, task_id: &str) -> Vec<Attachment> {
         self.shared
             .lock()
-            .lists
-            .get_mut(list_id)
-            .and_then(|t| t.get_mut(task_id))
-            .map(std::mem::take)
-            .unwrap_or_default()
+            .take_attachments_of(&task(list_id, task_id))
     }
 
     /// The attachments of the default task.
@@ -299,12 +276,18 @@ impl Emulator {
 
     /// Every request so far (the latest 100,000), oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.lock().records.iter().cloned().collect()
+        self.shared.lock().requests().cloned().collect()
     }
 
     /// Forgets the recorded requests.
     pub fn clear_requests(&self) {
-        self.shared.lock().records.clear();
+        self.shared.lock().clear_requests();
+    }
+
+    /// What clients did that a correct client never does, one line each (see
+    /// [`graph_model::Model::violations`]).
+    pub fn violations(&self) -> Vec<String> {
+        self.shared.lock().violations().to_vec()
     }
 
     /// How many requests to the foreign origin carried an `Authorization`
@@ -312,33 +295,31 @@ impl Emulator {
     pub fn tokens_sent_to_foreign_origin(&self) -> usize {
         self.shared
             .lock()
-            .records
-            .iter()
+            .requests()
             .filter(|r| r.origin == Origin::Foreign && r.authorization)
             .count()
     }
 
     /// How many upload sessions were created.
     pub fn sessions_created(&self) -> usize {
-        self.shared.lock().sessions_created
+        self.shared.lock().sessions_created()
     }
 
     /// How many sessions are open (neither completed, deleted nor expired).
     pub fn live_sessions(&self) -> usize {
-        let now = time::skewed_now(self.shared.clock_skew_ms);
-        self.shared
-            .lock()
-            .sessions
-            .values()
-            .filter(|s| !s.dead && now < s.expires_at)
-            .count()
+        self.shared.lock().live_sessions(now())
     }
 
     /// Expires every open session now: each answers 404 from here on.
     pub fn expire_sessions(&self) {
-        for s in self.shared.lock().sessions.values_mut() {
-            s.dead = true;
-        }
+        self.shared.lock().expire_sessions();
+    }
+}
+
+fn task(list: &str, task: &str) -> Parent {
+    Parent::TodoTask {
+        list: list.to_string(),
+        task: task.to_string(),
     }
 }
 
@@ -403,7 +384,7 @@ async fn serve(
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| server::handle(shared.clone(), origin, req));
+            let service = service_fn(move |req| face::handle(shared.clone(), origin, req));
             // Date comes from the emulated server's clock, set per answer.
             let _ = http1::Builder::new()
                 .auto_date_header(false)

@@ -67,7 +67,7 @@ pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
 
 /// Percent-encodes one path segment: everything but RFC 3986 unreserved
 /// characters and `=` (Graph leaves `=` literal in its URLs, docs/protocol.md §2).
-pub(crate) fn encode_segment(segment: &str) -> String {
+pub fn encode_segment(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for &b in segment.as_bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'=') {

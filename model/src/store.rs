@@ -1,5 +1,5 @@
-//! What the emulator holds: lists, tasks, their attachments, upload sessions
-//! with the bytes received so far, and the record of requests.
+//! What the model holds: the parents that take attachments, their attachments, upload
+//! sessions with the bytes received so far, and the record of requests. Decides nothing.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::SystemTime;
@@ -7,18 +7,20 @@ use std::time::SystemTime;
 use crate::codec::base64_encode;
 use crate::faults::{ActivePlan, KeyCase};
 use crate::rng::SplitMix64;
+use crate::target::Parent;
+use crate::time::Millis;
 
-/// Which listener a request came to.
+/// Which origin a request came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Origin {
-    /// The Graph origin, [`crate::Emulator::base_url`].
+    /// The Graph origin, where the token is required.
     Graph,
-    /// The second origin that foreign uploadUrls point at
-    /// ([`crate::Fault::ForeignOrigin`]).
+    /// The second origin that foreign uploadUrls point at ([`crate::Fault::ForeignOrigin`]),
+    /// where no token may come.
     Foreign,
 }
 
-/// An attachment the emulator holds.
+/// An attachment the model holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attachment {
     /// Its Graph-like id.
@@ -29,20 +31,20 @@ pub struct Attachment {
     pub size: u64,
     /// Content type (`application/octet-stream` unless given).
     pub content_type: String,
-    /// The bytes.
+    /// The bytes; empty when they came as [`crate::WireBody::Unseen`].
     pub bytes: Vec<u8>,
-    /// When it was created.
+    /// When it was created, on the server's clock.
     pub last_modified: SystemTime,
 }
 
-/// One request as the emulator saw it.
+/// One request as the model saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedRequest {
     /// `GET`, `PUT`, ...
     pub method: String,
     /// Path and query, as received (still percent-encoded).
     pub path: String,
-    /// Which listener it came to.
+    /// Which origin it came to.
     pub origin: Origin,
     /// Whether an `Authorization` header came.
     pub authorization: bool,
@@ -56,34 +58,43 @@ pub struct RecordedRequest {
     pub status: Option<u16>,
     /// The name of the fault applied to it, if any (see [`crate::Fault::name`]).
     pub fault: Option<&'static str>,
+    /// When it came, on the server's clock.
+    pub at: SystemTime,
 }
 
 /// Most records kept; older ones are dropped first.
 pub(crate) const RECORD_CAP: usize = 100_000;
 
+/// A run of received bytes: their count, and the bytes themselves unless the session is
+/// blind (some body came as [`crate::WireBody::Unseen`]).
+#[derive(Debug, Default)]
+pub(crate) struct Run {
+    pub(crate) len: u64,
+    pub(crate) bytes: Vec<u8>,
+}
+
 /// An upload session (docs/protocol.md §2-§6).
 #[derive(Debug)]
 pub(crate) struct Session {
-    pub(crate) user: String,
-    pub(crate) list: String,
-    pub(crate) task: String,
+    pub(crate) parent: Parent,
     pub(crate) name: String,
     pub(crate) size: u64,
     pub(crate) content_type: String,
-    pub(crate) expires_at: SystemTime,
-    pub(crate) expiration_text: String,
+    pub(crate) expires_at: Millis,
     pub(crate) upload_url: String,
     /// API version segment the session was created under (`v1.0`, `beta`).
     pub(crate) version: String,
-    /// Received bytes by start offset; chunks never overlap.
-    pub(crate) chunks: BTreeMap<u64, Vec<u8>>,
+    /// Received runs by start offset; runs never overlap.
+    pub(crate) runs: BTreeMap<u64, Run>,
+    /// Whether some body came without its bytes: then no bytes are kept at all.
+    pub(crate) blind: bool,
     pub(crate) origin: Origin,
     pub(crate) tempauth: Option<String>,
     pub(crate) key_case: KeyCase,
     pub(crate) status_refused: Option<u16>,
     pub(crate) expire_after_chunks: Option<u32>,
     pub(crate) chunks_accepted: u32,
-    /// Gone for good (the expire-after-chunks fault); answers 404.
+    /// Gone for good; answers 404.
     pub(crate) dead: bool,
 }
 
@@ -92,11 +103,11 @@ impl Session {
     pub(crate) fn missing(&self) -> Vec<(u64, u64)> {
         let mut out = Vec::new();
         let mut at = 0u64;
-        for (&start, bytes) in &self.chunks {
+        for (&start, run) in &self.runs {
             if start > at {
                 out.push((at, start));
             }
-            at = at.max(start + bytes.len() as u64);
+            at = at.max(start + run.len);
         }
         if at < self.size {
             out.push((at, self.size));
@@ -129,85 +140,128 @@ impl Session {
             .collect()
     }
 
-    /// Stores the bytes of a PUT that starts at `start`. A PUT that continues the run of
-    /// bytes before it is appended to that run, so that an upload in order ends as one buffer
-    /// (reserved for the whole file at its first byte) that [`Session::assemble`] hands over
-    /// without copying.
-    pub(crate) fn receive(&mut self, start: u64, frames: &[impl AsRef<[u8]>]) {
-        let len: usize = frames.iter().map(|f| f.as_ref().len()).sum();
+    /// Stores `len` bytes that start at `start`: `frames` when they came, nothing when the
+    /// body was unseen. A PUT that continues the run before it is appended to that run, so
+    /// that an upload in order ends as one buffer (reserved for the whole file at its first
+    /// byte) that [`Session::assemble`] hands over without copying.
+    pub(crate) fn receive(&mut self, start: u64, len: u64, frames: Option<&[&[u8]]>) {
         if len == 0 {
             return;
         }
-        let run = match self.chunks.range_mut(..start).next_back() {
-            Some((&s, run)) if s + run.len() as u64 == start => run,
+        if frames.is_none() && !self.blind {
+            self.blind = true;
+            for run in self.runs.values_mut() {
+                run.bytes = Vec::new();
+            }
+        }
+        let run = match self.runs.range_mut(..start).next_back() {
+            Some((&s, run)) if s + run.len == start => run,
             _ => {
-                let mut run = Vec::new();
+                let mut run = Run::default();
                 // The whole file's room at once when the upload starts, so that it is never
                 // copied to grow; a size too large to reserve grows as it comes.
-                let whole = usize::try_from(self.size - start).unwrap_or(usize::MAX);
-                if start != 0 || run.try_reserve_exact(whole).is_err() {
-                    run.reserve_exact(len);
+                if !self.blind {
+                    let whole = usize::try_from(self.size - start).unwrap_or(usize::MAX);
+                    if start != 0 || run.bytes.try_reserve_exact(whole).is_err() {
+                        run.bytes.reserve_exact(usize::try_from(len).unwrap_or(0));
+                    }
                 }
-                self.chunks.entry(start).or_insert(run)
+                self.runs.entry(start).or_insert(run)
             }
         };
-        for f in frames {
-            run.extend_from_slice(f.as_ref());
+        run.len += len;
+        if let (false, Some(frames)) = (self.blind, frames) {
+            for f in frames {
+                run.bytes.extend_from_slice(f);
+            }
         }
     }
 
     /// Forgets the received bytes in `[a, b)`.
     pub(crate) fn forget(&mut self, a: u64, b: u64) {
         let hit: Vec<u64> = self
-            .chunks
+            .runs
             .range(..b)
-            .filter(|(&s, v)| s + v.len() as u64 > a)
+            .filter(|(&s, run)| s + run.len > a)
             .map(|(&s, _)| s)
             .collect();
         for s in hit {
-            let Some(bytes) = self.chunks.remove(&s) else {
+            let Some(run) = self.runs.remove(&s) else {
                 continue;
             };
-            let end = s + bytes.len() as u64;
+            let end = s + run.len;
+            let part = |from: u64, to: u64| Run {
+                len: to - from,
+                bytes: if run.bytes.is_empty() {
+                    Vec::new()
+                } else {
+                    run.bytes[(from - s) as usize..(to - s) as usize].to_vec()
+                },
+            };
             if s < a {
-                self.chunks.insert(s, bytes[..(a - s) as usize].to_vec());
+                self.runs.insert(s, part(s, a));
             }
             if end > b {
-                self.chunks.insert(b, bytes[(b - s) as usize..].to_vec());
+                self.runs.insert(b, part(b, end));
             }
         }
     }
 
-    /// All bytes, once nothing is missing.
+    /// All bytes, once nothing is missing (none for a blind session).
     pub(crate) fn assemble(&mut self) -> Vec<u8> {
-        if self.chunks.len() == 1 {
-            if let Some(bytes) = self.chunks.remove(&0) {
-                return bytes;
+        if self.blind {
+            return Vec::new();
+        }
+        if self.runs.len() == 1 {
+            if let Some(run) = self.runs.remove(&0) {
+                return run.bytes;
             }
         }
         let mut out = Vec::with_capacity(self.size.min(1 << 26) as usize);
-        for (_, bytes) in std::mem::take(&mut self.chunks) {
-            out.extend_from_slice(&bytes);
+        for (_, run) in std::mem::take(&mut self.runs) {
+            out.extend_from_slice(&run.bytes);
         }
         out
     }
 }
 
-/// Everything behind the emulator's lock.
+/// Everything the model holds.
 #[derive(Debug)]
-pub(crate) struct State {
+pub(crate) struct Store {
     pub(crate) ids: SplitMix64,
     pub(crate) request_ids: SplitMix64,
     pub(crate) plan: ActivePlan,
     pub(crate) seed: u64,
-    /// list id -> task id -> attachments.
-    pub(crate) lists: BTreeMap<String, BTreeMap<String, Vec<Attachment>>>,
+    /// To Do: list id -> its task ids.
+    pub(crate) lists: BTreeMap<String, Vec<String>>,
+    /// The attachments of each parent, in creation order.
+    pub(crate) attachments: BTreeMap<Parent, Vec<Attachment>>,
     pub(crate) sessions: HashMap<String, Session>,
     pub(crate) sessions_created: usize,
     pub(crate) records: VecDeque<RecordedRequest>,
+    /// Per resource (a session id, or a parent's collection), the server instant before
+    /// which no request may come after a `Retry-After` (docs/protocol.md §9).
+    pub(crate) not_before: HashMap<String, Millis>,
+    pub(crate) violations: Vec<String>,
 }
 
-impl State {
+impl Store {
+    pub(crate) fn new(seed: u64, plan: ActivePlan) -> Self {
+        Store {
+            ids: SplitMix64::new(seed),
+            request_ids: SplitMix64::new(seed ^ 0x7265_7175_6573_7473),
+            plan,
+            seed,
+            lists: BTreeMap::new(),
+            attachments: BTreeMap::new(),
+            sessions: HashMap::new(),
+            sessions_created: 0,
+            records: VecDeque::new(),
+            not_before: HashMap::new(),
+            violations: Vec::new(),
+        }
+    }
+
     /// A Graph-looking opaque id: base64 with `=` padding and at least one
     /// `+` or `/`, so that clients must percent-encode it (docs/protocol.md §2).
     pub(crate) fn new_id(&mut self, prefix: &str, len: usize) -> String {
@@ -245,17 +299,18 @@ mod tests {
 
     fn session(size: u64) -> Session {
         Session {
-            user: String::new(),
-            list: String::new(),
-            task: String::new(),
+            parent: Parent::TodoTask {
+                list: String::new(),
+                task: String::new(),
+            },
             name: "f".into(),
             size,
             content_type: String::new(),
-            expires_at: SystemTime::now(),
-            expiration_text: String::new(),
+            expires_at: 0,
             upload_url: String::new(),
             version: "v1.0".into(),
-            chunks: BTreeMap::new(),
+            runs: BTreeMap::new(),
+            blind: false,
             origin: Origin::Graph,
             tempauth: None,
             key_case: KeyCase::Camel,
@@ -266,17 +321,21 @@ mod tests {
         }
     }
 
+    fn put(s: &mut Session, start: u64, bytes: &[u8]) {
+        s.receive(start, bytes.len() as u64, Some(&[bytes]));
+    }
+
     #[test]
     fn ranges_and_forget() {
         let mut s = session(10_000);
         assert_eq!(s.next_expected_ranges(), ["0-"]);
-        s.chunks.insert(0, vec![1; 5000]);
+        put(&mut s, 0, &[1; 5000]);
         assert_eq!(s.next_expected_ranges(), ["5000"]);
         s.forget(1000, 2000);
         assert_eq!(s.next_expected_ranges(), ["1000-1999", "5000"]);
         assert_eq!(s.missing(), [(1000, 2000), (5000, 10_000)]);
-        s.chunks.insert(1000, vec![2; 1000]);
-        s.chunks.insert(5000, vec![3; 5000]);
+        put(&mut s, 1000, &[2; 1000]);
+        put(&mut s, 5000, &[3; 5000]);
         assert!(s.missing().is_empty());
         let all = s.assemble();
         assert_eq!(all.len(), 10_000);
@@ -286,12 +345,12 @@ mod tests {
     #[test]
     fn in_order_puts_make_one_buffer_handed_over_whole() {
         let mut s = session(10);
-        s.receive(0, &[&b"abc"[..], &b"d"[..]]);
-        s.receive(4, &[&b"efg"[..]]);
-        assert_eq!(s.chunks.len(), 1);
+        s.receive(0, 4, Some(&[&b"abc"[..], &b"d"[..]]));
+        put(&mut s, 4, b"efg");
+        assert_eq!(s.runs.len(), 1);
         assert_eq!(s.next_expected_ranges(), ["7"]);
-        let at = s.chunks[&0].as_ptr();
-        s.receive(7, &[&b"hij"[..]]);
+        let at = s.runs[&0].bytes.as_ptr();
+        put(&mut s, 7, b"hij");
         assert!(s.missing().is_empty());
         let all = s.assemble();
         assert_eq!(all, b"abcdefghij");
@@ -299,31 +358,34 @@ mod tests {
 
         // Out of order after a forgotten stretch: still exact.
         let mut s = session(10);
-        s.receive(0, &[&b"abcdefg"[..]]);
+        put(&mut s, 0, b"abcdefg");
         s.forget(2, 4);
         assert_eq!(s.next_expected_ranges(), ["2-3", "7"]);
-        s.receive(2, &[&b"CD"[..]]);
-        s.receive(7, &[&b"hij"[..]]);
+        put(&mut s, 2, b"CD");
+        put(&mut s, 7, b"hij");
         assert!(s.missing().is_empty());
         assert_eq!(s.assemble(), b"abCDefghij");
         // A declared size too large to reserve grows as bytes come.
         let mut s = session(u64::MAX / 2);
-        s.receive(0, &[&b"xy"[..]]);
-        assert_eq!(s.chunks[&0], b"xy");
+        put(&mut s, 0, b"xy");
+        assert_eq!(s.runs[&0].bytes, b"xy");
+    }
+
+    #[test]
+    fn unseen_bodies_keep_ranges_only() {
+        let mut s = session(u64::MAX / 2);
+        put(&mut s, 0, b"xy");
+        s.receive(2, 1 << 40, None);
+        assert!(s.blind && s.runs[&0].bytes.is_empty());
+        assert_eq!(s.missing(), [(2 + (1 << 40), u64::MAX / 2)]);
+        s.forget(1, 3);
+        assert_eq!(s.missing()[0], (1, 3));
+        assert!(s.assemble().is_empty());
     }
 
     #[test]
     fn ids_need_encoding() {
-        let mut st = State {
-            ids: SplitMix64::new(3),
-            request_ids: SplitMix64::new(4),
-            plan: ActivePlan::new(Default::default(), 0),
-            seed: 0,
-            lists: BTreeMap::new(),
-            sessions: HashMap::new(),
-            sessions_created: 0,
-            records: VecDeque::new(),
-        };
+        let mut st = Store::new(3, ActivePlan::new(Default::default(), 0));
         for _ in 0..50 {
             let id = st.new_id("AAMkAD", 40);
             assert!(id.ends_with('='));

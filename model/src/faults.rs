@@ -4,7 +4,7 @@
 //! [`RequestKind`] it counts and may fire on, and [`When`] it fires: on the
 //! Nth matching request, on every Nth, with a probability drawn from the
 //! seeded generator, or always. Counting starts when the plan is set
-//! ([`crate::Config::faults`] or [`crate::Emulator::set_faults`]).
+//! ([`crate::Config::faults`] or [`crate::Model::set_faults`]).
 //!
 //! Session faults ([`Fault::is_session_fault`]) are drawn once per session,
 //! when `createUploadSession` succeeds, and shape that session for its life.
@@ -49,13 +49,18 @@ FAULT SPEC: NAME[=ARG][@WHEN][/KIND]
     range416           416 invalidRange for a PUT
     lose-range         keep the chunk, forget earlier bytes (several ranges)
     lost-final         final PUT: attachment created, connection closed
+    lost               the request takes effect, the connection closes unanswered
+    expired-token      401 InvalidAuthenticationToken: the token ran out
+    gone               the session is gone (404) from this request on
     kept503[=RA]       PUT kept but answered 503 (RA default: no header)
   RA: seconds (may be fractional: 0.25), date:SECONDS (an HTTP-date that
       far ahead), or none
   WHEN: N (the Nth matching request, default 1), everyN, pF (probability F
-        from the seeded generator, e.g. p0.1), always
+        from the seeded generator, e.g. p0.1), always; then *N: at most N times
   KIND: create, put, final, status, delete, post, read, any (default: put
-        for request faults, final for lost-final, create for session faults)";
+        for request faults, final for lost-final, create for session faults)
+  Several rules: separated by spaces or commas in one text, e.g.
+  \"throttle=2@1/create drop@3\"";
 
 /// What a request is, for counting and firing rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -158,6 +163,15 @@ pub enum Fault {
     /// Request (PUT): the chunk is kept, yet the answer is `503`
     /// (docs/protocol.md §9), with `Retry-After` if given.
     UnavailableKept(Option<RetryAfter>),
+    /// Request: the request takes effect and the connection closes without an answer
+    /// (docs/protocol.md §8): [`Fault::LostFinalAnswer`] for any request.
+    AnswerLost,
+    /// Request: `401 InvalidAuthenticationToken`, as when the bearer token ran out
+    /// (docs/protocol.md §9); nothing is done.
+    Unauthorized,
+    /// Request (on a session): the session is gone before this request, which is answered
+    /// `404` like every later one.
+    SessionGone,
 }
 
 impl Fault {
@@ -191,7 +205,13 @@ impl Fault {
             Fault::TooManyRequests(_)
             | Fault::Unavailable(_)
             | Fault::InternalError
-            | Fault::Stall { .. } => true,
+            | Fault::Stall { .. }
+            | Fault::AnswerLost
+            | Fault::Unauthorized => true,
+            Fault::SessionGone => matches!(
+                kind,
+                RequestKind::Put | RequestKind::Status | RequestKind::Delete
+            ),
             Fault::DropMidBody => matches!(
                 kind,
                 RequestKind::Put | RequestKind::Create | RequestKind::Post
@@ -224,6 +244,9 @@ impl Fault {
             Fault::LoseRange => "lose-range",
             Fault::LostFinalAnswer => "lost-final",
             Fault::UnavailableKept(_) => "kept503",
+            Fault::AnswerLost => "lost",
+            Fault::Unauthorized => "expired-token",
+            Fault::SessionGone => "gone",
         }
     }
 }
@@ -333,6 +356,37 @@ impl Faults {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Faults { rules, seed: None })
     }
+
+    /// Parses a whole plan written as one text: rules separated by spaces or commas
+    /// (`"throttle=2@1/create drop@3"`), an optional `seed=N` among them. The empty text is
+    /// the plan with no faults. The inverse of [`Faults`]'s `Display`.
+    pub fn plan(text: &str) -> Result<Self, FaultSpecError> {
+        let mut faults = Faults::none();
+        // A comma also separates `stall=MS,lose`: rejoin that one.
+        let mut words: Vec<String> = Vec::new();
+        for word in text.split([' ', '\n', '\t']).flat_map(|w| w.split(',')) {
+            match words.last_mut() {
+                Some(last) if word.starts_with("lose") && last.starts_with("stall=") => {
+                    last.push(',');
+                    last.push_str(word);
+                }
+                _ if word.is_empty() => {}
+                _ => words.push(word.to_string()),
+            }
+        }
+        for word in words {
+            if let Some(seed) = word.strip_prefix("seed=") {
+                let seed = seed.parse().map_err(|_| FaultSpecError {
+                    spec: word.clone(),
+                    reason: format!("{seed:?} is not a seed"),
+                })?;
+                faults.seed = Some(seed);
+            } else {
+                faults.rules.push(word.parse()?);
+            }
+        }
+        Ok(faults)
+    }
 }
 
 /// A fault spec that does not parse.
@@ -342,6 +396,89 @@ pub struct FaultSpecError {
     pub spec: String,
     /// What was wrong with it.
     pub reason: String,
+}
+
+fn seconds(d: Duration) -> String {
+    let text = format!("{:.3}", d.as_secs_f64());
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+impl fmt::Display for Fault {
+    /// The text form: `NAME[=ARG]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())?;
+        let ra = |f: &mut fmt::Formatter<'_>, ra: &Option<RetryAfter>| match ra {
+            None => f.write_str("=none"),
+            Some(RetryAfter::Delta(d)) => write!(f, "={}", seconds(*d)),
+            Some(RetryAfter::Date(d)) => write!(f, "=date:{}", seconds(*d)),
+        };
+        match self {
+            Fault::StatusRefused(c) => write!(f, "={c}"),
+            Fault::ExpireAfterChunks(n) => write!(f, "={n}"),
+            Fault::TooManyRequests(r) | Fault::Unavailable(r) | Fault::UnavailableKept(r) => {
+                ra(f, r)
+            }
+            Fault::Stall { delay, keep } => {
+                write!(f, "={}", delay.as_millis())?;
+                if !keep {
+                    f.write_str(",lose")?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for FaultRule {
+    /// The text form `NAME[=ARG]@WHEN[*N]/KIND`, which parses back to this rule.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@", self.fault)?;
+        match self.when {
+            When::Nth(n) => write!(f, "{n}")?,
+            When::Every(n) => write!(f, "every{n}")?,
+            When::Chance(p) => write!(f, "p{p}")?,
+            When::Always => f.write_str("always")?,
+        }
+        if let Some(n) = self.times {
+            write!(f, "*{n}")?;
+        }
+        if self.fault.is_session_fault() {
+            return Ok(());
+        }
+        let kind = match self.on {
+            RequestKind::Create => "create",
+            RequestKind::Put => "put",
+            RequestKind::FinalPut => "final",
+            RequestKind::Status => "status",
+            RequestKind::Delete => "delete",
+            RequestKind::Post => "post",
+            RequestKind::Read => "read",
+            RequestKind::Any => "any",
+        };
+        write!(f, "/{kind}")
+    }
+}
+
+impl fmt::Display for Faults {
+    /// The plan as one text, rules separated by spaces, as [`Faults::plan`] reads it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for rule in &self.rules {
+            if !first {
+                f.write_str(" ")?;
+            }
+            first = false;
+            write!(f, "{rule}")?;
+        }
+        if let Some(seed) = self.seed {
+            if !first {
+                f.write_str(" ")?;
+            }
+            write!(f, "seed={seed}")?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for FaultSpecError {
@@ -428,6 +565,9 @@ fn parse_fault(name: &str, arg: Option<&str>) -> Result<Fault, String> {
         "range416" => no_arg(Fault::RangeNotSatisfiable),
         "lose-range" => no_arg(Fault::LoseRange),
         "lost-final" => no_arg(Fault::LostFinalAnswer),
+        "lost" => no_arg(Fault::AnswerLost),
+        "expired-token" => no_arg(Fault::Unauthorized),
+        "gone" => no_arg(Fault::SessionGone),
         other => Err(format!("unknown fault {other:?}")),
     }
 }
@@ -477,9 +617,15 @@ impl FromStr for FaultRule {
                 Some((rest, kind)) => (rest, Some(parse_kind(kind)?)),
                 None => (spec, None),
             };
-            let (rest, when) = match rest.split_once('@') {
-                Some((rest, when)) => (rest, parse_when(when)?),
-                None => (rest, When::Nth(1)),
+            let (rest, when, times) = match rest.split_once('@') {
+                Some((rest, when)) => match when.split_once('*') {
+                    Some((when, n)) => match n.parse() {
+                        Ok(n) if n > 0 => (rest, parse_when(when)?, Some(n)),
+                        _ => return Err(format!("bad times {n:?}")),
+                    },
+                    None => (rest, parse_when(when)?, None),
+                },
+                None => (rest, When::Nth(1), None),
             };
             let (name, arg) = match rest.split_once('=') {
                 Some((name, arg)) => (name, Some(arg)),
@@ -497,7 +643,7 @@ impl FromStr for FaultRule {
                 fault,
                 on,
                 when,
-                times: None,
+                times,
             })
         };
         parse().map_err(|reason| FaultSpecError {
@@ -616,6 +762,23 @@ mod tests {
         ] {
             assert!(bad.parse::<FaultRule>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn plans_print_and_parse_back() {
+        let text = "throttle=0.25@3/create stall=50,lose@p0.5*2/put lost-final@1/final \
+                    foreign@always gone@2/status expired-token@every3/any kept503=none@1/put";
+        let plan = Faults::plan(text).unwrap();
+        assert_eq!(plan.rules.len(), 7);
+        assert_eq!(plan.rules[1].times, Some(2));
+        assert_eq!(Faults::plan(&plan.to_string()).unwrap(), plan);
+        let seeded = Faults::plan("drop@2, seed=7").unwrap();
+        assert_eq!(seeded.seed, Some(7));
+        assert_eq!(seeded.to_string(), "drop@2/put seed=7");
+        assert_eq!(Faults::plan(" ").unwrap(), Faults::none());
+        assert!(Faults::plan("drop@2 nope").is_err());
+        assert!(Faults::plan("seed=x").is_err());
+        assert!(Faults::plan("drop@1*0").is_err());
     }
 
     #[test]
