@@ -1,61 +1,43 @@
-//! Property tests: whole uploads against the model server under random faults, persistent
-//! failures, clock skew, crashes and restores (DESIGN.md §4). Range parsing has its own
-//! properties beside the parser (src/ranges.rs).
-
-mod common;
+//! Property tests: whole uploads against the Graph model under random fault plans, servers
+//! stuck failing, clock skew, crashes and restores, cancels and older attachments of the
+//! same name (DESIGN.md §4). Range parsing has its own properties beside the parser
+//! (src/ranges.rs).
 
 use std::time::Duration;
 
-use common::*;
+use graph_model::{system_time, Attachment, Fault, FaultRule, Faults, RequestKind, When};
 use proptest::prelude::*;
-use upload_session::{
-    Action, Error, FileInfo, Options, ProtocolError, Purpose, Request, Response, Timestamp, Upload,
-};
-
-fn fault_strategy() -> impl Strategy<Value = Fault> {
-    prop_oneof![
-        12 => Just(Fault::None),
-        1 => any::<bool>().prop_map(|keep| Fault::Drop { keep }),
-        1 => (any::<bool>(), prop::option::of(0u32..3000)).prop_map(|(keep, ms)| Fault::Unavailable {
-            keep,
-            retry_after: ms.map(|ms| format!("{}.{:03}", ms / 1000, ms % 1000)),
-        }),
-        1 => prop::option::of(0u32..5).prop_map(|s| Fault::Throttle(s.map(|s| s.to_string()))),
-        1 => Just(Fault::Internal),
-        1 => Just(Fault::RangeRefused),
-        1 => Just(Fault::LoseRange),
-        1 => Just(Fault::Expire),
-        1 => Just(Fault::Unauthorized),
-    ]
-}
+use upload_session::{Action, Error, Options, ProtocolError, Purpose, Upload};
+use upload_session_testkit::{strategies, Config, Delivery, End, Pair, ROUND_TRIP, START};
 
 #[derive(Debug, Clone)]
 struct Scenario {
     size: u64,
     chunk: u64,
     force_session: bool,
-    faults: Vec<Fault>,
-    style: (bool, bool, bool, bool, bool),
+    faults: Faults,
     crash_at: Option<usize>,
     crash_kept: bool,
     cancel_at: Option<usize>,
-    /// The server's clock minus the client's, up to ten minutes either way.
+    /// The server's clock minus the client's.
     skew_ms: i64,
     /// From this request on, every request meets this fault.
-    stuck: Option<(usize, Fault)>,
+    stuck: Option<(u64, Fault)>,
     /// An attachment of the same name and size made this long before the upload began.
     existing_ago_ms: Option<u64>,
 }
 
-fn stuck_strategy() -> impl Strategy<Value = Fault> {
+fn stuck_fault() -> impl Strategy<Value = Fault> {
     prop_oneof![
-        Just(Fault::Internal),
-        any::<bool>().prop_map(|keep| Fault::Drop { keep }),
-        prop::option::of(0u32..5).prop_map(|s| Fault::Throttle(s.map(|s| s.to_string()))),
-        Just(Fault::Unavailable {
-            keep: false,
-            retry_after: Some("2".into())
-        }),
+        Just(Fault::InternalError),
+        Just(Fault::DropMidBody),
+        Just(Fault::AnswerLost),
+        prop::option::of(0u64..5).prop_map(|s| Fault::TooManyRequests(
+            s.map(|s| graph_model::RetryAfter::Delta(Duration::from_secs(s)))
+        )),
+        Just(Fault::Unavailable(Some(graph_model::RetryAfter::Delta(
+            Duration::from_secs(2)
+        )))),
         Just(Fault::Unauthorized),
     ]
 }
@@ -69,29 +51,27 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                     Just(size),
                     min_chunk..=3_999_999u64,
                     Just(force),
-                    prop::collection::vec(fault_strategy(), 0..80),
-                    any::<(bool, bool, bool, bool, bool)>(),
-                    prop::option::of(0usize..60),
+                    strategies::fault_plan(6),
+                    prop::option::of(1usize..60),
                     any::<bool>(),
-                    prop::option::weighted(0.2, 0usize..40),
+                    prop::option::weighted(0.2, 1usize..40),
                 ),
                 (
-                    -600_000i64..=600_000,
-                    prop::option::weighted(0.15, (0usize..30, stuck_strategy())),
+                    strategies::clock_skew(),
+                    prop::option::weighted(0.15, (1u64..30, stuck_fault())),
                     prop::option::weighted(0.3, 3_000u64..3_600_000),
                 ),
             )
         })
         .prop_map(
             |(
-                (size, chunk, force_session, faults, style, crash_at, crash_kept, cancel_at),
+                (size, chunk, force_session, faults, crash_at, crash_kept, cancel_at),
                 (skew_ms, stuck, existing_ago_ms),
             )| Scenario {
                 size,
                 chunk,
                 force_session,
                 faults,
-                style,
                 crash_at,
                 crash_kept,
                 cancel_at,
@@ -110,136 +90,128 @@ fn options(s: &Scenario) -> Options {
     o
 }
 
-/// Answers one request, telling the model when the machine learns of a session.
-fn exchange(up: &mut Upload, model: &mut Model, req: &Request, now: Timestamp, fault: &Fault) {
-    match model.handle(req, now, fault) {
-        Answer::Http {
-            status,
-            headers,
-            body,
-        } => {
-            if req.purpose() == Purpose::CreateSession && (200..300).contains(&status) {
-                if let Some(last) = model.sessions.last_mut() {
-                    last.delivered = true;
-                }
-            }
-            let resp = Response::new(status)
-                .headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
-                .body(&body);
-            up.handle_response(now, req.id(), resp).unwrap();
-        }
-        Answer::Transport(t) => up.handle_transport_error(now, req.id(), t).unwrap(),
+/// The plan the model runs: the random rules, the stuck rule first so that it wins.
+fn plan(s: &Scenario) -> Faults {
+    let mut faults = s.faults.clone();
+    if let Some((from, fault)) = &s.stuck {
+        let mut rule = FaultRule::always(fault.clone()).on(RequestKind::Any);
+        rule.when = When::From(*from);
+        faults.rules.insert(0, rule);
     }
+    faults
 }
 
-/// DESIGN.md §4 on one scenario, with the server's clock skewed from the client's:
-/// termination within the bound; Done means the server holds exactly the file, once, and an
-/// older attachment of the same name and size is never taken for it; no request the server
-/// would call malformed; no request before a Retry-After; no token to a foreign origin;
-/// failures of the kinds the faults can cause; a failure streak ends within the policy's
-/// tries with waits that never shrink; a cancel leaves no session the machine knew of open;
-/// a state saved after the end restores to the same end and sends nothing, and a failed
-/// upload restored goes on to attach the file once.
+/// DESIGN.md §4 on one scenario: termination within the bound; Done means the server holds
+/// exactly the file, once, and an older attachment of the same name and size is never
+/// taken for it; no request the model calls a violation (malformed, a token off Graph, a
+/// request before a Retry-After); failures of the kinds the faults can cause; a failure
+/// streak ends within the policy's tries with waits that never shrink; a cancel leaves no
+/// session the machine knew of open; a state saved after the end restores to the same end,
+/// and a failed upload restored goes on to attach the file once.
 fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
-    let file = FileInfo::new("flower.jpg", s.size).with_fingerprint("fp");
-    let mut model = Model::new(&file);
-    model.skew_ms = s.skew_ms;
-    let server_start = model.server_ms(Timestamp::from_unix_millis(START));
-    if let Some(ago) = s.existing_ago_ms {
-        model = model.with_existing("OLD=", server_start - ago);
-    }
-    model.style = SessionStyle {
-        created_201: s.style.0,
-        pascal: s.style.1,
-        status_refused: s.style.2,
-        foreign: s.style.3,
-        query: s.style.4,
-        lifetime: None,
+    let config = Config {
+        faults: plan(s),
+        clock_skew_ms: s.skew_ms,
+        ..Config::default()
     };
+    let mut pair = Pair::new(config, s.size);
+    pair.now = upload_session::Timestamp::from_unix_millis(START);
+    if let Some(ago) = s.existing_ago_ms {
+        let created = pair.model.server_time(START).saturating_sub(ago);
+        let task = pair.model.task();
+        pair.model.attach(
+            &task,
+            Attachment {
+                id: "AAMkADold=".into(),
+                name: pair.file.name().to_string(),
+                size: s.size,
+                content_type: "application/octet-stream".into(),
+                bytes: Vec::new(),
+                last_modified: system_time(created),
+            },
+        );
+    }
     let policy = options(s).retry;
-    let mut up = Upload::new(target(), file.clone(), options(s)).unwrap();
-    let mut saved: String;
-    let mut now = Timestamp::from_unix_millis(START);
+    let mut up = pair.upload(options(s));
+    let target = pair.target();
     let chunks = s.size.div_ceil(s.chunk);
     let cap = (3 * (4 * chunks + 32) * 12 + 200) as usize;
     let mut sent = 0usize;
     let mut crashed = false;
-    let mut cancelled_at = None;
-    // Requests and waits once every request fails.
+    let mut cancelled = false;
+    let mut lost_creates = 0;
+    // Sessions whose URL refused its credential (401): nobody can delete them; they expire.
+    let mut refused: std::collections::HashSet<String> = std::collections::HashSet::new();
+    // Requests and waits in a row that met the stuck fault.
+    let stuck_name = s.stuck.as_ref().map(|(_, f)| f.name());
     let mut stuck_sent = 0u32;
     let mut stuck_waits: Vec<Duration> = Vec::new();
-    let end = 'drive: loop {
+    let end = loop {
         prop_assert!(sent < cap, "no end after {} requests", sent);
-        match up.poll(now) {
+        match pair.poll(&mut up) {
             Action::Send(req) => {
-                check_request(&up, &req);
                 // A careful driver saves before sending too (write-ahead).
-                saved = up.save();
-                let fault = match &s.stuck {
-                    // The model refuses tokens only on Graph's own URLs.
-                    Some((_, Fault::Unauthorized)) if !req.url().starts_with(BASE) => {
-                        stuck_sent = 0;
-                        stuck_waits.clear();
-                        Fault::None
-                    }
-                    Some((from, f)) if sent >= *from => {
-                        stuck_sent += 1;
-                        f.clone()
-                    }
-                    _ => s.faults.get(sent).cloned().unwrap_or(Fault::None),
-                };
+                let saved = up.save();
                 sent += 1;
                 if !crashed && s.crash_at == Some(sent) {
-                    // The process dies with this request in flight; the server may
-                    // have acted on it. Restart from the last saved state.
+                    // The process dies with this request in flight; the server may have
+                    // acted on it. Restart from the last saved state.
                     crashed = true;
                     if s.crash_kept {
-                        let _ = model.handle(&req, now, &Fault::None);
+                        let _ = pair.send(&up, &req);
+                        pair.model.unheard();
                     }
-                    let restored =
-                        Upload::restore(saved.as_bytes(), target(), file.clone(), options(s));
-                    up = restored.map_err(|e| TestCaseError::fail(format!("restore: {e}")))?;
+                    up = Upload::restore(
+                        saved.as_bytes(),
+                        target.clone(),
+                        pair.file.info(),
+                        options(s),
+                    )
+                    .map_err(|e| TestCaseError::fail(format!("restore: {e}")))?;
+                    pair.watch(&up, &options(s));
                     // A new process starts a new streak.
                     stuck_sent = 0;
                     stuck_waits.clear();
-                    continue 'drive;
+                    continue;
                 }
-                exchange(&mut up, &mut model, &req, now, &fault);
-                saved = up.save();
-                prop_assert!(!saved.contains("Bearer"));
+                let delivery = pair.send(&up, &req);
+                let stuck_hit = stuck_name.is_some()
+                    && pair.model.requests().last().and_then(|r| r.fault) == stuck_name;
+                if stuck_hit {
+                    stuck_sent += 1;
+                } else {
+                    stuck_sent = 0;
+                    stuck_waits.clear();
+                }
+                if req.purpose() == Purpose::CreateSession && matches!(delivery, Delivery::Lost(_))
+                {
+                    lost_creates += 1;
+                }
+                pair.now = pair.now.saturating_add(ROUND_TRIP);
+                delivery.feed(&mut up, pair.now, &req).unwrap();
+                prop_assert!(!up.save().contains("Bearer"));
                 if s.cancel_at == Some(sent) {
-                    up.cancel(now);
-                    cancelled_at = Some(sent);
+                    up.cancel(pair.now);
+                    cancelled = true;
                     // Deleting is a new unit of work with its own streak.
                     stuck_sent = 0;
                     stuck_waits.clear();
                 }
-                now = now.saturating_add(Duration::from_millis(7));
             }
             Action::Wait { until, .. } => {
-                prop_assert!(until > now);
                 if stuck_sent > 0 {
-                    stuck_waits.push(until.saturating_duration_since(now));
+                    stuck_waits.push(until.saturating_duration_since(pair.now));
                 }
-                now = until;
+                pair.now = until;
             }
-            Action::RefreshToken => up.token_refreshed(now).unwrap(),
+            Action::RefreshToken => up.token_refreshed(pair.now).unwrap(),
             Action::Done(c) => break End::Done(c),
             Action::Failed(e) => break End::Failed(e),
             Action::Cancelled => break End::Cancelled,
             other => return Err(TestCaseError::fail(format!("unknown action {other:?}"))),
         }
     };
-    prop_assert!(
-        model.violations.is_empty(),
-        "malformed requests: {:?}",
-        model.violations
-    );
-    prop_assert!(
-        model.created().len() <= 1,
-        "attached twice: {:?}",
-        model.attachments
-    );
+    pair.assert_sound(&end);
     if stuck_sent > 0 {
         prop_assert!(
             stuck_sent <= policy.max_attempts + 1,
@@ -255,28 +227,26 @@ fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
     }
     // Saved after the end, restored: the same end, nothing sent.
     let saved = up.save();
-    let mut again = Upload::restore(saved.as_bytes(), target(), file.clone(), options(s))
+    let mut again = Upload::restore(saved.as_bytes(), target, pair.file.info(), options(s))
         .map_err(|e| TestCaseError::fail(format!("restore after the end: {e}")))?;
     match &end {
         End::Done(c) => {
-            prop_assert_eq!(model.created().len(), 1, "exactly one attachment");
-            let a = model.created()[0];
-            prop_assert!(a.exact && a.size == s.size && a.id == c.id);
+            prop_assert_eq!(&pair.created()[0].id, &c.id);
             prop_assert_eq!(up.progress().confirmed, s.size);
-            prop_assert_eq!(again.poll(now), Action::Done(c.clone()));
+            prop_assert_eq!(again.poll(pair.now), Action::Done(c.clone()));
         }
         End::Cancelled => {
-            prop_assert!(s.cancel_at.is_some(), "nobody cancelled");
-            prop_assert_eq!(again.poll(now), Action::Cancelled);
+            prop_assert!(cancelled, "nobody cancelled");
+            prop_assert_eq!(again.poll(pair.now), Action::Cancelled);
             // Every session the machine knew of was deleted, completed or expired.
-            let t = model.server_ms(now);
-            for (i, session) in model.sessions.iter().enumerate() {
-                prop_assert!(
-                    !session.delivered || session.gone || t >= session.expires,
-                    "session {} left open by a cancel",
-                    i
-                );
-            }
+            prop_assert!(
+                pair.model.live_sessions(pair.now.as_unix_millis()) <= lost_creates + refused.len(),
+                "a session left open by a cancel: {:?}",
+                pair.model
+                    .requests()
+                    .map(|r| (r.method.as_str(), r.status, r.fault))
+                    .collect::<Vec<_>>()
+            );
         }
         End::Failed(e) => {
             let expected_kind = matches!(
@@ -293,27 +263,18 @@ fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
             prop_assert!(expected_kind, "unexpected failure: {e}");
             // A failed upload restored goes on, without faults, to one attachment; or, when a
             // cancel was asked before it failed, to the cancel.
-            let mut steps = 0;
-            let resumed = loop {
-                steps += 1;
-                prop_assert!(steps < 1_000, "a resumed upload does not end");
-                match again.poll(now) {
-                    Action::Send(req) => {
-                        exchange(&mut again, &mut model, &req, now, &Fault::None);
-                        now = now.saturating_add(Duration::from_millis(7));
-                    }
-                    Action::Wait { until, .. } => now = until,
-                    Action::Done(c) => break Some(c),
-                    Action::Cancelled if cancelled_at.is_some() => break None,
-                    other => return Err(TestCaseError::fail(format!("resumed: {other:?}"))),
+            pair.model.set_faults(Faults::none());
+            pair.watch(&again, &options(s));
+            let resumed = pair
+                .drive_bounded(&mut again, 1_000)
+                .map_err(|stuck| TestCaseError::fail(format!("resumed: {stuck:?}")))?;
+            match &resumed.end {
+                End::Done(c) => {
+                    pair.assert_sound(&resumed.end);
+                    prop_assert_eq!(&pair.created()[0].id, &c.id);
                 }
-            };
-            match resumed {
-                Some(c) => {
-                    prop_assert_eq!(model.created().len(), 1, "resumed: exactly one attachment");
-                    prop_assert_eq!(&model.created()[0].id, &c.id);
-                }
-                None => prop_assert!(model.created().len() <= 1),
+                End::Cancelled if cancelled => prop_assert!(pair.created().len() <= 1),
+                other => return Err(TestCaseError::fail(format!("resumed: {other:?}"))),
             }
         }
     }

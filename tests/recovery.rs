@@ -2,15 +2,14 @@
 //! never break, each driven by hand against scripted answers so that the exact request
 //! sequence and the state before and after each input are asserted.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{http_date, rfc3339, BASE, LIST, START, TASK};
+use graph_model::{graph_timestamp as rfc3339, http_date};
 use upload_session::{
     Action, CallerError, Error, FileInfo, Method, Options, Owner, Purpose, Request, Response,
     State, Target, Timestamp, TransportError, Upload, WaitReason,
 };
+use upload_session_testkit::START;
 
 /// One upload driven by hand: the client clock, the server clock (`skew_ms` ahead), and every
 /// wait the machine asked for.
@@ -24,6 +23,9 @@ struct Script {
 }
 
 const NAME: &str = "flower.jpg";
+const BASE: &str = "https://graph.example.com/v1.0";
+const LIST: &str = "AAMDiF/kfh=";
+const TASK: &str = "AAMkAD+liMm=";
 
 fn target() -> Target {
     Target::todo_task(BASE, Owner::Me, LIST, TASK).unwrap()
@@ -828,4 +830,53 @@ fn a_zero_retry_after_does_not_mean_back_to_back_retries() {
     assert_eq!(waits.len(), 2, "{waits:?}");
     assert!(waits[0] >= Duration::from_millis(3_000), "{waits:?}");
     assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
+}
+
+/// docs/protocol.md §9: a `Retry-After` binds the client, not the process that heard it.
+/// An upload that gave up on a server answering 503 `Retry-After: 2`, saved and restored at
+/// once, waits those 2 s out before it creates again: the model records any request that
+/// comes earlier.
+#[test]
+fn a_failed_upload_restored_at_once_still_waits_out_the_last_retry_after() {
+    use upload_session_testkit::{Config, End, Faults, Pair};
+    let mut pair = Pair::new(
+        Config {
+            faults: Faults::plan("unavailable=2@1+/create").unwrap(),
+            ..Config::default()
+        },
+        5_000,
+    );
+    let options = forced(2_000);
+    let mut up = pair.upload(options.clone());
+    let run = pair.drive_bounded(&mut up, 100).unwrap();
+    assert!(
+        matches!(run.end, End::Failed(Error::RetriesExhausted { .. })),
+        "{:?}",
+        run.end
+    );
+    assert!(run.lines().iter().all(|l| l == "POST"));
+    let saved = up.save();
+    let mut again = Upload::restore(
+        saved.as_bytes(),
+        pair.target(),
+        pair.file.info(),
+        options.clone(),
+    )
+    .unwrap();
+    pair.model.set_faults(Faults::none());
+    pair.watch(&again, &options);
+    let gave_up = pair.now;
+    match pair.poll(&mut again) {
+        Action::Wait { until, reason } => {
+            assert_eq!(reason, WaitReason::RetryAfter);
+            assert!(until.saturating_duration_since(gave_up) >= Duration::from_secs(2));
+        }
+        other => panic!("a restored upload asked again at once: {other:?}"),
+    }
+    let resumed = pair.drive_bounded(&mut again, 100).unwrap();
+    assert_eq!(
+        resumed.lines(),
+        ["POST", "PUT 0-1999", "PUT 2000-3999", "PUT 4000-4999"]
+    );
+    pair.assert_sound(&resumed.end);
 }

@@ -1,9 +1,19 @@
 //! Adversarial core-level cases, driven by hand against scripted answers. Tests that showed
 //! a defect when they were written pass now.
 
-mod common;
+use upload_session_testkit::START;
 
-use common::*;
+const BASE: &str = "https://graph.example.com/v1.0";
+
+fn target() -> upload_session::Target {
+    upload_session::Target::todo_task(
+        BASE,
+        upload_session::Owner::Me,
+        "AAMDiF/kfh=",
+        "AAMkAD+liMm=",
+    )
+    .unwrap()
+}
 use upload_session::{
     Action, FileInfo, Method, Options, Purpose, Request, Response, Timestamp, TransportError,
     Upload,

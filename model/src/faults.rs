@@ -56,7 +56,8 @@ FAULT SPEC: NAME[=ARG][@WHEN][/KIND]
   RA: seconds (may be fractional: 0.25), date:SECONDS (an HTTP-date that
       far ahead), or none
   WHEN: N (the Nth matching request, default 1), everyN, pF (probability F
-        from the seeded generator, e.g. p0.1), always; then *N: at most N times
+        from the seeded generator, e.g. p0.1), always, N+ (the Nth and every one
+        after it); then *N: at most N times
   KIND: create, put, final, status, delete, post, read, any (default: put
         for request faults, final for lost-final, create for session faults)
   Several rules: separated by spaces or commas in one text, e.g.
@@ -262,6 +263,9 @@ pub enum When {
     Chance(f64),
     /// On every counted request.
     Always,
+    /// On the Nth counted request (1-based) and every one after it: a server stuck from
+    /// then on.
+    From(u64),
 }
 
 /// A fault, the requests it counts, and when it fires.
@@ -439,6 +443,7 @@ impl fmt::Display for FaultRule {
             When::Every(n) => write!(f, "every{n}")?,
             When::Chance(p) => write!(f, "p{p}")?,
             When::Always => f.write_str("always")?,
+            When::From(n) => write!(f, "{n}+")?,
         }
         if let Some(n) = self.times {
             write!(f, "*{n}")?;
@@ -576,6 +581,12 @@ fn parse_when(text: &str) -> Result<When, String> {
     if text == "always" {
         return Ok(When::Always);
     }
+    if let Some(n) = text.strip_suffix('+') {
+        return match n.parse() {
+            Ok(n) if n > 0 => Ok(When::From(n)),
+            _ => Err(format!("bad from count {n:?}")),
+        };
+    }
     if let Some(n) = text.strip_prefix("every") {
         return match n.parse() {
             Ok(n) if n > 0 => Ok(When::Every(n)),
@@ -678,6 +689,7 @@ impl ActivePlan {
             When::Every(n) => n > 0 && seen % n == 0,
             When::Chance(p) => rng.next_f64() < p,
             When::Always => true,
+            When::From(n) => seen >= n,
         }
     }
 
@@ -767,9 +779,9 @@ mod tests {
     #[test]
     fn plans_print_and_parse_back() {
         let text = "throttle=0.25@3/create stall=50,lose@p0.5*2/put lost-final@1/final \
-                    foreign@always gone@2/status expired-token@every3/any kept503=none@1/put";
+                    foreign@always gone@2/status expired-token@every3/any kept503=none@1/put error500@4+/any";
         let plan = Faults::plan(text).unwrap();
-        assert_eq!(plan.rules.len(), 7);
+        assert_eq!(plan.rules.len(), 8);
         assert_eq!(plan.rules[1].times, Some(2));
         assert_eq!(Faults::plan(&plan.to_string()).unwrap(), plan);
         let seeded = Faults::plan("drop@2, seed=7").unwrap();

@@ -73,7 +73,7 @@ pub use faults::{
 };
 pub use store::{Attachment, Origin, RecordedRequest};
 pub use target::Parent;
-pub use time::{millis, system_time, Millis};
+pub use time::{graph_timestamp, http_date, millis, system_time, Millis};
 pub use wire::{Outcome, WireAnswer, WireBody, WireRequest};
 
 use faults::ActivePlan;
@@ -172,6 +172,17 @@ impl Model {
     /// leaves later, an [`Outcome::Drop`] never.
     pub fn handle(&mut self, now: Millis, req: &WireRequest<'_>) -> Outcome {
         self.serve(now, req)
+    }
+
+    /// The answer to the last request never reached the client (its process died, say): a
+    /// `Retry-After` it carried binds nobody.
+    pub fn unheard(&mut self) {
+        if let Some((resource, before)) = self.store.last_armed.take() {
+            match before {
+                Some(t) => self.store.not_before.insert(resource, t),
+                None => self.store.not_before.remove(&resource),
+            };
+        }
     }
 
     /// `{graph_origin}/v1.0`.

@@ -206,6 +206,7 @@ impl Model {
             client_request_id,
             violation: None,
         };
+        self.store.last_armed = None;
         let effect = self.route(&mut ctx, auth);
         if let Some(v) = ctx.violation.take() {
             self.store
@@ -271,7 +272,8 @@ impl Model {
         if let Some(ra) = ra {
             let (text, until) = ctx.retry_after_value(ra);
             a.set("Retry-After", text);
-            self.store.not_before.insert(resource.to_string(), until);
+            let before = self.store.not_before.insert(resource.to_string(), until);
+            self.store.last_armed = Some((resource.to_string(), before));
         }
         a
     }

@@ -242,6 +242,8 @@ pub(crate) struct Store {
     /// Per resource (a session id, or a parent's collection), the server instant before
     /// which no request may come after a `Retry-After` (docs/protocol.md §9).
     pub(crate) not_before: HashMap<String, Millis>,
+    /// The resource the last answer set a `Retry-After` on, and what it replaced.
+    pub(crate) last_armed: Option<(String, Option<Millis>)>,
     pub(crate) violations: Vec<String>,
 }
 
@@ -258,6 +260,7 @@ impl Store {
             sessions_created: 0,
             records: VecDeque::new(),
             not_before: HashMap::new(),
+            last_armed: None,
             violations: Vec::new(),
         }
     }

@@ -22,7 +22,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// `2026-06-09T10:45:27.4320000Z`: UTC, seven fractional digits.
-pub(crate) fn graph_timestamp(ms: Millis) -> String {
+pub fn graph_timestamp(ms: Millis) -> String {
     let secs = (ms / 1000) as i64;
     let (y, mo, day) = civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
@@ -36,7 +36,7 @@ pub(crate) fn graph_timestamp(ms: Millis) -> String {
 }
 
 /// `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 IMF-fixdate), cut to the second.
-pub(crate) fn http_date(ms: Millis) -> String {
+pub fn http_date(ms: Millis) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",

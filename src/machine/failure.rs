@@ -61,6 +61,11 @@ impl Upload {
                 };
                 let phase = std::mem::replace(&mut self.phase, Phase::Cancelled);
                 self.phase = self.fail_in(phase, e);
+                // The server's last Retry-After outlives the failure: saved with it, a
+                // restored upload waits it out before asking again (docs/protocol.md §9).
+                self.wait = retry_after
+                    .filter(|d| !d.is_zero())
+                    .map(|d| Wait::Until(now.saturating_add(d), WaitReason::RetryAfter));
                 return;
             }
         }
