@@ -85,7 +85,7 @@ fn throttling_429_resends_after_retry_after_as_http_date() {
     assert!(waited >= 3000, "waited {waited} ms");
     assert!(
         run.log[3].at >= START + 4000,
-        "the date is 4 s past the 429's Date"
+        "the model writes 3 s rounded up past the next second: 4 s after the 429's Date"
     );
     pair.assert_sound(&run.end);
 }
