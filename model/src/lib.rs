@@ -56,8 +56,11 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+mod chunks;
 mod codec;
+mod create;
 mod faults;
+mod read;
 mod rng;
 mod rules;
 mod store;
@@ -87,7 +90,7 @@ pub const DEFAULT_MAX_SIZE: u64 = 25 * 1024 * 1024;
 pub const SINGLE_POST_LIMIT: u64 = target::TODO_TASK.single_post_limit;
 /// No Graph request body the model reads is longer: an HTTP face may stop reading there
 /// and hand over [`WireBody::TooLarge`].
-pub const MAX_BODY: u64 = 6 * 1024 * 1024;
+pub const MAX_BODY: u64 = 61 * 1024 * 1024;
 /// The user id `/me` stands for.
 pub const ME_USER_ID: &str = "6f9a1c2e-4b7d-4e0a-9c3b-2d8e5f7a1b4c";
 /// The default accepted bearer token.

@@ -1,42 +1,44 @@
-//! The Graph rules, one `serve` call per request: routing, the checks of docs/protocol.md
-//! §2-§7 and §9, and where faults take effect. Sans-IO: the caller hands over the whole
-//! request and the time, and gets back what to do.
+//! The Graph rules, one `serve` call per request: routing, the token rule, where faults
+//! take effect, and what every handler shares (docs/protocol.md §2, §8, §9). The handlers
+//! live by the protocol's seams: `create.rs` (sessions and the single POST), `chunks.rs`
+//! (byte ranges, status, cancel, completion), `read.rs` (reading back). Sans-IO: the caller
+//! hands over the whole request and the time, and gets back what to do.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use crate::codec::{base64_decode, base64_encode, decode, encode_segment, query_param};
-use crate::faults::{Fault, KeyCase, RequestKind, RetryAfter};
-use crate::store::{Attachment, Origin, RecordedRequest, Session};
+use crate::codec::{decode, encode_segment, query_param};
+use crate::faults::{Fault, KeyCase, RetryAfter};
+use crate::store::{Origin, RecordedRequest, Session};
 use crate::target::Parent;
 use crate::time::{graph_timestamp, http_date, skewed, system_time, Millis};
 use crate::wire::{Outcome, WireAnswer, WireBody, WireRequest};
 use crate::Model;
 
 /// Largest JSON body read for createUploadSession.
-const CREATE_BODY_LIMIT: usize = 64 * 1024;
+pub(crate) const CREATE_BODY_LIMIT: usize = 64 * 1024;
 /// Largest JSON body read for the single POST (base64 of 3 MiB plus room).
-const POST_BODY_LIMIT: usize = 5 * 1024 * 1024;
+pub(crate) const POST_BODY_LIMIT: usize = 5 * 1024 * 1024;
 
 /// The per-request context.
-struct Ctx<'r, 'a> {
-    req: &'r WireRequest<'a>,
+pub(crate) struct Ctx<'r, 'a> {
+    pub(crate) req: &'r WireRequest<'a>,
     /// The server's clock.
-    now: Millis,
-    version: String,
-    user: String,
-    fault: Option<&'static str>,
-    stall: Option<Duration>,
-    request_id: String,
-    client_request_id: String,
+    pub(crate) now: Millis,
+    pub(crate) version: String,
+    pub(crate) user: String,
+    pub(crate) fault: Option<&'static str>,
+    pub(crate) stall: Option<Duration>,
+    pub(crate) request_id: String,
+    pub(crate) client_request_id: String,
     /// What was wrong with the request, when a correct client would not have sent it.
-    violation: Option<String>,
+    pub(crate) violation: Option<String>,
 }
 
 /// What a handler decided.
-enum Effect {
+pub(crate) enum Effect {
     Answer(WireAnswer),
     /// Close without answering after `after`, having read `body_read` bytes.
     Drop {
@@ -51,18 +53,18 @@ impl From<WireAnswer> for Effect {
     }
 }
 
-fn eq(a: &str, b: &str) -> bool {
+pub(crate) fn eq(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
-fn digits(s: &str) -> Option<u64> {
+pub(crate) fn digits(s: &str) -> Option<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     s.parse().ok()
 }
 
-fn body_len(body: &WireBody<'_>) -> u64 {
+pub(crate) fn body_len(body: &WireBody<'_>) -> u64 {
     match body {
         WireBody::Bytes(frames) => frames.iter().map(|f| f.len() as u64).sum(),
         WireBody::Unseen(n) => *n,
@@ -77,13 +79,13 @@ fn is_bearer(value: &str, token: &str) -> bool {
     }
 }
 
-fn media_type_is(req: &WireRequest<'_>, expected: &str) -> bool {
+pub(crate) fn media_type_is(req: &WireRequest<'_>, expected: &str) -> bool {
     req.header("content-type")
         .and_then(|v| v.split(';').next())
         .is_some_and(|t| t.trim().eq_ignore_ascii_case(expected))
 }
 
-fn answer(status: u16, body: Vec<u8>, content_type: Option<&str>) -> WireAnswer {
+pub(crate) fn answer(status: u16, body: Vec<u8>, content_type: Option<&str>) -> WireAnswer {
     let mut a = WireAnswer {
         status,
         headers: Vec::new(),
@@ -95,7 +97,7 @@ fn answer(status: u16, body: Vec<u8>, content_type: Option<&str>) -> WireAnswer 
     a
 }
 
-fn json_answer(status: u16, value: &Value) -> WireAnswer {
+pub(crate) fn json_answer(status: u16, value: &Value) -> WireAnswer {
     answer(
         status,
         serde_json::to_vec(value).unwrap_or_default(),
@@ -103,30 +105,9 @@ fn json_answer(status: u16, value: &Value) -> WireAnswer {
     )
 }
 
-/// A `Content-Range` header of the exact form `bytes S-E/T`, or `bytes */0` for a 0-byte
-/// file.
-enum ContentRange {
-    Bytes { start: u64, end: u64, total: u64 },
-    Empty { total: u64 },
-}
-
-fn parse_content_range(v: &str) -> Option<ContentRange> {
-    let (range, total) = v.strip_prefix("bytes ")?.split_once('/')?;
-    let total = digits(total)?;
-    if range == "*" {
-        return Some(ContentRange::Empty { total });
-    }
-    let (s, e) = range.split_once('-')?;
-    Some(ContentRange::Bytes {
-        start: digits(s)?,
-        end: digits(e)?,
-        total,
-    })
-}
-
 impl Ctx<'_, '_> {
     /// Graph's error shape (docs/protocol.md §9).
-    fn error(&self, status: u16, code: &str, message: &str) -> WireAnswer {
+    pub(crate) fn error(&self, status: u16, code: &str, message: &str) -> WireAnswer {
         let date = graph_timestamp(self.now);
         json_answer(
             status,
@@ -139,20 +120,20 @@ impl Ctx<'_, '_> {
     }
 
     /// A refusal that a correct client never meets: recorded as a violation.
-    fn wrong(&mut self, status: u16, code: &str, message: &str) -> WireAnswer {
+    pub(crate) fn wrong(&mut self, status: u16, code: &str, message: &str) -> WireAnswer {
         self.violation.get_or_insert_with(|| message.to_string());
         self.error(status, code, message)
     }
 
-    fn bad(&mut self, message: &str) -> WireAnswer {
+    pub(crate) fn bad(&mut self, message: &str) -> WireAnswer {
         self.wrong(400, "invalidRequest", message)
     }
 
-    fn not_found(&self, message: &str) -> WireAnswer {
+    pub(crate) fn not_found(&self, message: &str) -> WireAnswer {
         self.error(404, "ErrorItemNotFound", message)
     }
 
-    fn method_not_allowed(&mut self) -> WireAnswer {
+    pub(crate) fn method_not_allowed(&mut self) -> WireAnswer {
         self.wrong(
             405,
             "MethodNotAllowed",
@@ -246,7 +227,7 @@ impl Model {
     }
 
     /// Records a request that came before the `Retry-After` given on `resource` allowed.
-    fn check_not_before(&mut self, ctx: &Ctx<'_, '_>, resource: &str) {
+    pub(crate) fn check_not_before(&mut self, ctx: &Ctx<'_, '_>, resource: &str) {
         if let Some(t) = self.store.not_before.remove(resource) {
             if ctx.now < t {
                 self.store.violations.push(format!(
@@ -259,7 +240,7 @@ impl Model {
         }
     }
 
-    fn refused(
+    pub(crate) fn refused(
         &mut self,
         ctx: &Ctx<'_, '_>,
         resource: &str,
@@ -309,6 +290,9 @@ impl Model {
             }
         }
         let path = ctx.req.path();
+        if let (Origin::Foreign, Some(sid)) = (ctx.req.origin, path.strip_prefix("/up/")) {
+            return self.upload_url_request(ctx, sid);
+        }
         let mut segs = Vec::new();
         for raw in path.strip_prefix('/').unwrap_or(path).split('/') {
             match decode(raw) {
@@ -369,6 +353,9 @@ impl Model {
                         .not_found("The specified object was not found in the store.")
                         .into();
                 }
+                if let Parent::DriveFolder { .. } = parent {
+                    return self.drive_request(ctx, &parent, tail);
+                }
                 match (m, tail) {
                     ("POST", [a, c]) if eq(a, "attachments") && eq(c, "createUploadSession") => {
                         self.create_session(ctx, &parent)
@@ -406,12 +393,54 @@ impl Model {
                 .lists
                 .get(list)
                 .is_some_and(|tasks| tasks.contains(task)),
+            // Every folder id stands for a folder.
+            Parent::DriveFolder { .. } => true,
+        }
+    }
+
+    /// `.../drive/items/{folder}:/{name}:[/createUploadSession]` (docs/protocol.md §8).
+    fn drive_request(&mut self, ctx: &mut Ctx<'_, '_>, parent: &Parent, tail: &[&str]) -> Effect {
+        let name = |seg: &str| seg.strip_suffix(':').map(str::to_string);
+        match (ctx.req.method, tail) {
+            ("POST", [n, c]) if eq(c, "createUploadSession") => match name(n) {
+                Some(n) => self.create_drive_session(ctx, parent, &n),
+                None => ctx.bad("The item path must end with ':'.").into(),
+            },
+            ("GET", [n]) => match name(n) {
+                Some(n) => self.read_item(ctx, parent, &n),
+                None => ctx.bad("The item path must end with ':'.").into(),
+            },
+            _ => ctx
+                .wrong(
+                    404,
+                    "ErrorItemNotFound",
+                    "Resource not found for the segment.",
+                )
+                .into(),
+        }
+    }
+
+    /// A request on a drive uploadUrl, `/up/{session}` on the other origin: `PUT` a range,
+    /// `GET` the status, `DELETE` to cancel (docs/protocol.md §8).
+    fn upload_url_request(&mut self, ctx: &mut Ctx<'_, '_>, sid: &str) -> Effect {
+        let Some(sid) = decode(sid) else {
+            return ctx.bad("Invalid percent-encoding in the path.").into();
+        };
+        let Some(parent) = self.store.sessions.get(&sid).map(|s| s.parent.clone()) else {
+            return ctx
+                .not_found("The upload session was not found or has expired.")
+                .into();
+        };
+        if ctx.req.method == "PUT" {
+            self.put_content(ctx, &parent, &sid)
+        } else {
+            self.session_request(ctx, &parent, &sid)
         }
     }
 
     /// Applies the request faults that do not depend on the handler. `None`: go on (a kept
     /// stall only delays the answer).
-    fn pre_fault(
+    pub(crate) fn pre_fault(
         &mut self,
         ctx: &mut Ctx<'_, '_>,
         resource: &str,
@@ -475,7 +504,7 @@ impl Model {
     }
 
     /// A JSON object body up to `limit` bytes, or the answer to give.
-    fn read_json(
+    pub(crate) fn read_json(
         &mut self,
         ctx: &mut Ctx<'_, '_>,
         limit: usize,
@@ -507,11 +536,11 @@ impl Model {
         }
     }
 
-    fn graph_base(&self, version: &str) -> String {
+    pub(crate) fn graph_base(&self, version: &str) -> String {
         format!("{}/{version}", self.graph_origin)
     }
 
-    fn parent_url(&self, ctx: &Ctx<'_, '_>, parent: &Parent) -> String {
+    pub(crate) fn parent_url(&self, ctx: &Ctx<'_, '_>, parent: &Parent) -> String {
         format!(
             "{}/users/{}/{}",
             self.graph_base(&ctx.version),
@@ -521,7 +550,7 @@ impl Model {
     }
 
     /// The uploadSession JSON (docs/protocol.md §2, §3) in the session's key casing.
-    fn session_json(graph_origin: &str, s: &Session, full: bool) -> Value {
+    pub(crate) fn session_json(graph_origin: &str, s: &Session, full: bool) -> Value {
         let (url, exp, ranges) = match s.key_case {
             KeyCase::Camel => ("uploadUrl", "expirationDateTime", "nextExpectedRanges"),
             KeyCase::Pascal => ("UploadUrl", "ExpirationDateTime", "NextExpectedRanges"),
@@ -540,132 +569,16 @@ impl Model {
             o.insert(url.into(), s.upload_url.clone().into());
         }
         o.insert(exp.into(), graph_timestamp(s.expires_at).into());
-        o.insert(ranges.into(), s.next_expected_ranges().into());
+        o.insert(
+            ranges.into(),
+            s.next_expected_ranges(s.parent.rules().open_range_dash)
+                .into(),
+        );
         Value::Object(o)
     }
 
-    /// `POST .../attachments/createUploadSession` (docs/protocol.md §2).
-    fn create_session(&mut self, ctx: &mut Ctx<'_, '_>, parent: &Parent) -> Effect {
-        let resource = format!("{parent:?}");
-        self.check_not_before(ctx, &resource);
-        let fault = self.store.plan.draw_request(RequestKind::Create, false);
-        if let Some(effect) = self.pre_fault(ctx, &resource, &fault) {
-            return effect;
-        }
-        let doc = match self.read_json(ctx, CREATE_BODY_LIMIT) {
-            Ok(d) => d,
-            Err(a) => return a.into(),
-        };
-        let Some(info) = get_ci(&doc, "attachmentInfo").and_then(Value::as_object) else {
-            return ctx
-                .bad("attachmentInfo is required and must be an object.")
-                .into();
-        };
-        match get_ci(info, "attachmentType").and_then(Value::as_str) {
-            Some(t) if eq(t, "file") => {}
-            Some(_) => return ctx.bad("attachmentType must be \"file\".").into(),
-            None => return ctx.bad("attachmentInfo.attachmentType is required.").into(),
-        }
-        let name = match get_ci(info, "name").and_then(Value::as_str) {
-            Some(n) if !n.trim().is_empty() => n.to_string(),
-            _ => {
-                return ctx
-                    .bad("attachmentInfo.name is required and must not be empty.")
-                    .into()
-            }
-        };
-        let Some(size) = get_ci(info, "size").and_then(Value::as_u64) else {
-            return ctx
-                .bad("attachmentInfo.size is required and must be a non-negative integer.")
-                .into();
-        };
-        if size > self.max_size {
-            // A refusal the client must expect: the limit is the server's to set.
-            return ctx
-                .error(
-                    400,
-                    "invalidRequest",
-                    &format!(
-                        "attachmentInfo.size {size} exceeds the limit of {} bytes.",
-                        self.max_size
-                    ),
-                )
-                .into();
-        }
-        let content_type = match get_ci(info, "contentType") {
-            Some(Value::String(ct)) if !ct.is_empty() => ct.clone(),
-            _ => "application/octet-stream".to_string(),
-        };
-
-        let faults = self.store.plan.draw_session();
-        let sid = self.store.new_id("AAMkAD", 52);
-        let mut status = 200;
-        let mut key_case = KeyCase::Camel;
-        let mut status_refused = None;
-        let mut expire_after_chunks = None;
-        let mut origin = Origin::Graph;
-        let mut tempauth = None;
-        for f in &faults {
-            ctx.fault.get_or_insert(f.name());
-            match f {
-                Fault::CreatedStatus => status = 201,
-                Fault::KeyCase(k) => key_case = *k,
-                Fault::StatusRefused(c) => status_refused = Some(*c),
-                Fault::ExpireAfterChunks(n) => expire_after_chunks = Some(*n),
-                Fault::ForeignOrigin => {
-                    origin = Origin::Foreign;
-                    tempauth = Some(self.store.new_tempauth());
-                }
-                Fault::QueryOnGraphOrigin if tempauth.is_none() => {
-                    tempauth = Some(self.store.new_tempauth());
-                }
-                _ => {}
-            }
-        }
-        let host = match origin {
-            Origin::Graph => &self.graph_origin,
-            Origin::Foreign => &self.foreign_origin,
-        };
-        let mut upload_url = format!(
-            "{host}/{}/users/{}/{}/{}/{}",
-            ctx.version,
-            encode_segment(&ctx.user),
-            parent.path(),
-            parent.rules().session_segment,
-            encode_segment(&sid)
-        );
-        if let Some(t) = &tempauth {
-            upload_url.push_str("?tempauth=");
-            upload_url.push_str(t);
-        }
-        let session = Session {
-            parent: parent.clone(),
-            name,
-            size,
-            content_type,
-            expires_at: ctx
-                .now
-                .saturating_add(self.session_lifetime.as_millis() as u64),
-            upload_url,
-            version: ctx.version.clone(),
-            runs: Default::default(),
-            blind: false,
-            origin,
-            tempauth,
-            key_case,
-            status_refused,
-            expire_after_chunks,
-            chunks_accepted: 0,
-            dead: expire_after_chunks == Some(0),
-        };
-        let body = Self::session_json(&self.graph_origin, &session, true);
-        self.store.sessions.insert(sid, session);
-        self.store.sessions_created += 1;
-        json_answer(status, &body).into()
-    }
-
     /// Finds a live session for a request on it, or the answer to give.
-    fn live_session<'s>(
+    pub(crate) fn live_session<'s>(
         sessions: &'s mut HashMap<String, Session>,
         ctx: &mut Ctx<'_, '_>,
         parent: &Parent,
@@ -699,65 +612,8 @@ impl Model {
         Ok(s)
     }
 
-    /// `GET` and `DELETE {uploadUrl}` (docs/protocol.md §6).
-    fn session_request(&mut self, ctx: &mut Ctx<'_, '_>, parent: &Parent, sid: &str) -> Effect {
-        let kind = match ctx.req.method {
-            "GET" => RequestKind::Status,
-            "DELETE" => RequestKind::Delete,
-            "PUT" => {
-                return ctx
-                    .wrong(
-                        405,
-                        "MethodNotAllowed",
-                        "PUT byte ranges to the uploadUrl followed by /content.",
-                    )
-                    .into()
-            }
-            _ => return ctx.method_not_allowed().into(),
-        };
-        self.check_not_before(ctx, sid);
-        if let Err(a) = Self::live_session(&mut self.store.sessions, ctx, parent, sid) {
-            return a.into();
-        }
-        let fault = self.store.plan.draw_request(kind, false);
-        if fault == Some(Fault::SessionGone) {
-            ctx.fault = Some("gone");
-            self.store.sessions.remove(sid);
-        } else if let Some(effect) = self.pre_fault(ctx, sid, &fault) {
-            return effect;
-        }
-        let session = match Self::live_session(&mut self.store.sessions, ctx, parent, sid) {
-            Ok(s) => s,
-            Err(a) => return a.into(),
-        };
-        if kind == RequestKind::Delete {
-            self.store.sessions.remove(sid);
-            return self.lost_or(&fault, answer(204, Vec::new(), None));
-        }
-        if let Some(code) = session.status_refused {
-            ctx.fault.get_or_insert("status-refused");
-            // The server's choice, not the client's fault: no violation.
-            return if code == 405 {
-                ctx.error(
-                    405,
-                    "MethodNotAllowed",
-                    "The HTTP method is not allowed on this resource.",
-                )
-            } else {
-                ctx.error(
-                    400,
-                    "invalidRequest",
-                    "Unsupported request on an attachment session.",
-                )
-            }
-            .into();
-        }
-        let body = Self::session_json(&self.graph_origin, session, true);
-        self.lost_or(&fault, json_answer(200, &body))
-    }
-
     /// The request took effect; its answer is lost when the fault says so.
-    fn lost_or(&self, fault: &Option<Fault>, a: WireAnswer) -> Effect {
+    pub(crate) fn lost_or(&self, fault: &Option<Fault>, a: WireAnswer) -> Effect {
         match fault {
             Some(Fault::AnswerLost | Fault::LostFinalAnswer) => Effect::Drop {
                 after: Duration::ZERO,
@@ -766,445 +622,16 @@ impl Model {
             _ => a.into(),
         }
     }
-
-    /// Checks a range against what the session still expects (docs/protocol.md §3, §4): it
-    /// must start at the first missing byte and stay inside that gap. Returns whether it
-    /// completes the upload.
-    fn check_range(ctx: &Ctx<'_, '_>, s: &Session, cr: &ContentRange) -> Result<bool, WireAnswer> {
-        let invalid = |m: String| ctx.error(416, "invalidRange", &m);
-        match *cr {
-            ContentRange::Empty { .. } => Ok(true),
-            ContentRange::Bytes { start, end, total } => {
-                if end >= total {
-                    return Err(invalid(format!(
-                        "Range end {end} is not below the total {total}."
-                    )));
-                }
-                let missing = s.missing();
-                let Some(&(ms, me)) = missing.first() else {
-                    return Err(invalid("No bytes are expected.".into()));
-                };
-                if start != ms {
-                    return Err(invalid(format!(
-                        "Expected a range starting at {ms}, got {start}."
-                    )));
-                }
-                if end >= me {
-                    return Err(invalid(format!(
-                        "Range {start}-{end} runs past the expected range {ms}-{}.",
-                        me - 1
-                    )));
-                }
-                Ok(missing.len() == 1 && end + 1 == me)
-            }
-        }
-    }
-
-    /// `PUT {uploadUrl}/content` (docs/protocol.md §3, §5, §9).
-    fn put_content(&mut self, ctx: &mut Ctx<'_, '_>, parent: &Parent, sid: &str) -> Effect {
-        self.check_not_before(ctx, sid);
-        if let Err(a) = Self::live_session(&mut self.store.sessions, ctx, parent, sid) {
-            return a.into();
-        }
-        let req = ctx.req;
-        if req.has_header("transfer-encoding") {
-            return ctx
-                .bad("Transfer-Encoding is not accepted; send one exact Content-Length.")
-                .into();
-        }
-        if req.has_header("content-encoding") {
-            return ctx
-                .bad("Content-Encoding is not accepted on a byte range.")
-                .into();
-        }
-        if !media_type_is(req, "application/octet-stream") {
-            return ctx
-                .wrong(
-                    415,
-                    "UnsupportedMediaType",
-                    "Content-Type must be application/octet-stream.",
-                )
-                .into();
-        }
-        if !req.has_header("content-length") {
-            return ctx
-                .wrong(411, "lengthRequired", "Content-Length is required.")
-                .into();
-        }
-        let Some(cl) = req.header("content-length").and_then(digits) else {
-            return ctx.bad("Content-Length is not a number.").into();
-        };
-        let Some(cr_text) = req.header("content-range") else {
-            return ctx.bad("Content-Range is required.").into();
-        };
-        let Some(cr) = parse_content_range(cr_text) else {
-            return ctx
-                .bad("Content-Range must be of the form bytes S-E/T.")
-                .into();
-        };
-        let (start, total) = match cr {
-            ContentRange::Bytes { start, end, total } => {
-                if end < start {
-                    return ctx.bad("Content-Range ends before it starts.").into();
-                }
-                if (end - start).checked_add(1) != Some(cl) {
-                    return ctx
-                        .bad(&format!(
-                            "Content-Length {cl} does not match Content-Range {start}-{end}."
-                        ))
-                        .into();
-                }
-                (start, total)
-            }
-            ContentRange::Empty { total } => {
-                if total != 0 || cl != 0 {
-                    return ctx
-                        .bad("bytes */T is accepted only for a 0-byte file.")
-                        .into();
-                }
-                (0, 0)
-            }
-        };
-        let max_chunk = parent.rules().max_chunk;
-        if cl >= max_chunk {
-            return ctx
-                .wrong(
-                    413,
-                    "ErrorRequestEntityTooLarge",
-                    &format!("Each PUT must be under {max_chunk} bytes; this one has {cl}."),
-                )
-                .into();
-        }
-        let (size, is_final) = {
-            let s = match Self::live_session(&mut self.store.sessions, ctx, parent, sid) {
-                Ok(s) => s,
-                Err(a) => return a.into(),
-            };
-            let size = s.size;
-            match Self::check_range(ctx, s, &cr) {
-                Ok(f) => (size, f),
-                Err(a) => return a.into(),
-            }
-        };
-        if total != size {
-            return ctx
-                .bad(&format!(
-                    "Content-Range total {total} differs from the size {size} given at creation."
-                ))
-                .into();
-        }
-        let fault = self.store.plan.draw_request(RequestKind::Put, is_final);
-        if fault == Some(Fault::SessionGone) {
-            ctx.fault = Some("gone");
-            self.store.sessions.remove(sid);
-            return ctx
-                .not_found("The upload session was not found or has expired.")
-                .into();
-        }
-        if let Some(effect) = self.pre_fault(ctx, sid, &fault) {
-            return effect;
-        }
-        if fault == Some(Fault::RangeNotSatisfiable) {
-            return ctx
-                .error(
-                    416,
-                    "invalidRange",
-                    "The requested range is not satisfiable.",
-                )
-                .into();
-        }
-        let frames: Option<Vec<&[u8]>> = match &req.body {
-            WireBody::Bytes(frames) if body_len(&req.body) == cl => Some(frames.clone()),
-            WireBody::Unseen(n) if *n == cl => None,
-            _ => {
-                return ctx
-                    .bad("The body length differs from Content-Length.")
-                    .into()
-            }
-        };
-        let s = match Self::live_session(&mut self.store.sessions, ctx, parent, sid) {
-            Ok(s) => s,
-            Err(a) => return a.into(),
-        };
-        s.receive(start, cl, frames.as_deref());
-        s.chunks_accepted = s.chunks_accepted.saturating_add(1);
-        if fault == Some(Fault::LoseRange) {
-            // Forget a stretch of earlier bytes (or of this chunk, if it is the first): the
-            // answer then lists several ranges (docs/protocol.md §4).
-            let held = if start > 0 { start } else { cl };
-            if held > 0 {
-                let a = held / 4;
-                s.forget(a, (held / 2).max(a + 1));
-            }
-        }
-        let kept_503 = match &fault {
-            Some(Fault::UnavailableKept(ra)) => Some(*ra),
-            _ => None,
-        };
-        if s.missing().is_empty() {
-            return self.complete(ctx, sid, &fault, kept_503);
-        }
-        if s.expire_after_chunks
-            .is_some_and(|n| s.chunks_accepted >= n)
-        {
-            s.dead = true;
-            ctx.fault.get_or_insert("expire");
-        }
-        let body = Self::session_json(&self.graph_origin, s, false);
-        match kept_503 {
-            Some(ra) => self
-                .refused(
-                    ctx,
-                    sid,
-                    503,
-                    "serviceNotAvailable",
-                    "The service is temporarily unavailable.",
-                    &ra,
-                )
-                .into(),
-            None => self.lost_or(&fault, json_answer(200, &body)),
-        }
-    }
-
-    /// Completion (docs/protocol.md §5): the attachment exists, the session is gone.
-    fn complete(
-        &mut self,
-        ctx: &mut Ctx<'_, '_>,
-        sid: &str,
-        fault: &Option<Fault>,
-        kept_503: Option<Option<RetryAfter>>,
-    ) -> Effect {
-        let Some(mut s) = self.store.sessions.remove(sid) else {
-            return ctx.not_found("The upload session was not found.").into();
-        };
-        let id = self.store.new_id("AAMkAD", 64);
-        let attachment = Attachment {
-            id: id.clone(),
-            name: std::mem::take(&mut s.name),
-            size: s.size,
-            content_type: std::mem::take(&mut s.content_type),
-            bytes: s.assemble(),
-            last_modified: system_time(ctx.now),
-        };
-        let location = format!(
-            "{}/{}/{}",
-            self.parent_url(ctx, &s.parent),
-            s.parent.rules().location_segment,
-            encode_segment(&id)
-        );
-        self.store
-            .attachments
-            .entry(s.parent)
-            .or_default()
-            .push(attachment);
-        if let Some(ra) = kept_503 {
-            return self
-                .refused(
-                    ctx,
-                    sid,
-                    503,
-                    "serviceNotAvailable",
-                    "The service is temporarily unavailable.",
-                    &ra,
-                )
-                .into();
-        }
-        let mut a = answer(201, Vec::new(), None);
-        a.set("Location", location);
-        self.lost_or(fault, a)
-    }
-
-    fn attachment_json(&self, a: &Attachment, parent: &Parent, with_bytes: bool) -> Value {
-        let mut v = json!({
-            "@odata.type": parent.rules().odata_type,
-            "id": a.id,
-            "name": a.name,
-            "size": a.size,
-            "contentType": a.content_type,
-            "lastModifiedDateTime": graph_timestamp(crate::time::millis(a.last_modified)),
-            "isInline": false,
-        });
-        if with_bytes {
-            v["contentBytes"] = base64_encode(&a.bytes).into();
-        }
-        v
-    }
-
-    /// The single `POST .../attachments` for small files (docs/protocol.md §7).
-    fn post_attachment(&mut self, ctx: &mut Ctx<'_, '_>, parent: &Parent) -> Effect {
-        let resource = format!("{parent:?}");
-        self.check_not_before(ctx, &resource);
-        let fault = self.store.plan.draw_request(RequestKind::Post, false);
-        if let Some(effect) = self.pre_fault(ctx, &resource, &fault) {
-            return effect;
-        }
-        let doc = match self.read_json(ctx, POST_BODY_LIMIT) {
-            Ok(d) => d,
-            Err(a) => return a.into(),
-        };
-        let rules = parent.rules();
-        match get_ci(&doc, "@odata.type").and_then(Value::as_str) {
-            Some(t) if eq(t, rules.odata_type) => {}
-            _ => {
-                return ctx
-                    .bad(&format!("@odata.type must be {}.", rules.odata_type))
-                    .into()
-            }
-        }
-        let name = match get_ci(&doc, "name").and_then(Value::as_str) {
-            Some(n) if !n.trim().is_empty() => n.to_string(),
-            _ => return ctx.bad("name is required and must not be empty.").into(),
-        };
-        let Some(bytes) = get_ci(&doc, "contentBytes")
-            .and_then(Value::as_str)
-            .and_then(base64_decode)
-        else {
-            return ctx
-                .bad("contentBytes is required and must be base64.")
-                .into();
-        };
-        let limit = rules.single_post_limit;
-        if bytes.len() as u64 >= limit {
-            return ctx
-                .wrong(
-                    413,
-                    "ErrorRequestEntityTooLarge",
-                    &format!(
-                        "The single POST takes files under {limit} bytes; use an upload session."
-                    ),
-                )
-                .into();
-        }
-        let content_type = match get_ci(&doc, "contentType") {
-            Some(Value::String(ct)) if !ct.is_empty() => ct.clone(),
-            _ => "application/octet-stream".to_string(),
-        };
-        let id = self.store.new_id("AAMkAD", 64);
-        let a = Attachment {
-            id: id.clone(),
-            name,
-            size: bytes.len() as u64,
-            content_type,
-            bytes,
-            last_modified: system_time(ctx.now),
-        };
-        let mut v = self.attachment_json(&a, parent, false);
-        self.store
-            .attachments
-            .entry(parent.clone())
-            .or_default()
-            .push(a);
-        v["@odata.context"] = format!(
-            "{}/$metadata#{}",
-            self.graph_base(&ctx.version),
-            parent.context(&ctx.user)
-        )
-        .into();
-        let mut a = json_answer(201, &v);
-        a.set(
-            "Location",
-            format!(
-                "{}/attachments/{}",
-                self.parent_url(ctx, parent),
-                encode_segment(&id)
-            ),
-        );
-        self.lost_or(&fault, a)
-    }
-
-    /// `GET .../attachments`, `.../attachments/{id}` and `.../{id}/$value`.
-    fn read_attachments(
-        &mut self,
-        ctx: &mut Ctx<'_, '_>,
-        parent: &Parent,
-        id: Option<&str>,
-        raw: bool,
-    ) -> Effect {
-        let fault = self.store.plan.draw_request(RequestKind::Read, false);
-        if let Some(effect) = self.pre_fault(ctx, &format!("{parent:?}"), &fault) {
-            return effect;
-        }
-        let empty = Vec::new();
-        let all = self.store.attachments.get(parent).unwrap_or(&empty);
-        let Some(id) = id else {
-            let value: Vec<Value> = all
-                .iter()
-                .map(|a| {
-                    let mut v = self.attachment_json(a, parent, false);
-                    if let Some(o) = v.as_object_mut() {
-                        o.remove("isInline");
-                    }
-                    v
-                })
-                .collect();
-            return self.lost_or(&fault, json_answer(200, &json!({ "value": value })));
-        };
-        let Some(a) = all.iter().find(|a| a.id == id) else {
-            return ctx.not_found("The attachment was not found.").into();
-        };
-        let answer = if raw {
-            answer(200, a.bytes.clone(), Some(&a.content_type))
-        } else {
-            json_answer(200, &self.attachment_json(a, parent, true))
-        };
-        self.lost_or(&fault, answer)
-    }
-
-    /// `DELETE .../attachments/{id}`.
-    fn delete_attachment(&mut self, ctx: &mut Ctx<'_, '_>, parent: &Parent, id: &str) -> Effect {
-        let fault = self.store.plan.draw_request(RequestKind::Delete, false);
-        if let Some(effect) = self.pre_fault(ctx, &format!("{parent:?}"), &fault) {
-            return effect;
-        }
-        let Some(all) = self.store.attachments.get_mut(parent) else {
-            return ctx.not_found("The attachment was not found.").into();
-        };
-        let before = all.len();
-        all.retain(|a| a.id != id);
-        if all.len() == before {
-            return ctx.not_found("The attachment was not found.").into();
-        }
-        self.lost_or(&fault, answer(204, Vec::new(), None))
-    }
 }
 
 /// A JSON object key, matched case-insensitively (docs/protocol.md §3).
-fn get_ci<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+pub(crate) fn get_ci<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     obj.iter().find(|(k, _)| eq(k, key)).map(|(_, v)| v)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn content_range_forms() {
-        assert!(matches!(
-            parse_content_range("bytes 0-9/10"),
-            Some(ContentRange::Bytes {
-                start: 0,
-                end: 9,
-                total: 10
-            })
-        ));
-        assert!(matches!(
-            parse_content_range("bytes */0"),
-            Some(ContentRange::Empty { total: 0 })
-        ));
-        for bad in [
-            "bytes=0-9/10",
-            "bytes 0-9/*",
-            "bytes 0-/10",
-            "bytes -9/10",
-            "bytes  0-9/10",
-            "bytes 0-9/10 ",
-            "bytes +0-9/10",
-            "bytes 0-99999999999999999999999/10",
-            "0-9/10",
-        ] {
-            assert!(parse_content_range(bad).is_none(), "{bad}");
-        }
-    }
 
     #[test]
     fn bearer() {

@@ -73,12 +73,27 @@ pub(crate) struct Run {
     pub(crate) bytes: Vec<u8>,
 }
 
+/// What a drive upload does when its name is taken (docs/protocol.md §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Conflict {
+    /// `409 nameAlreadyExists` on the last range.
+    Fail,
+    /// The new bytes replace the item: `200`.
+    Replace,
+    /// The new item gets a free name: `name 1.ext`.
+    Rename,
+}
+
 /// An upload session (docs/protocol.md §2-§6).
 #[derive(Debug)]
 pub(crate) struct Session {
     pub(crate) parent: Parent,
     pub(crate) name: String,
+    /// The file size: given at creation, or (drive items) by the first PUT's total.
     pub(crate) size: u64,
+    pub(crate) size_known: bool,
+    /// What to do when the name is taken at completion (drive items).
+    pub(crate) conflict: Conflict,
     pub(crate) content_type: String,
     pub(crate) expires_at: Millis,
     pub(crate) upload_url: String,
@@ -115,10 +130,10 @@ impl Session {
         out
     }
 
-    /// nextExpectedRanges, To Do style: `"S-E"` (end inclusive) for gaps,
-    /// the start alone for the open last range, `"0-"` when nothing arrived
-    /// (docs/protocol.md §3, §4).
-    pub(crate) fn next_expected_ranges(&self) -> Vec<String> {
+    /// nextExpectedRanges: `"S-E"` (end inclusive) for gaps; the open last range as
+    /// `"S-"` with `dash` (drive items), else the start alone, `"0-"` when nothing arrived
+    /// (To Do) (docs/protocol.md §3, §4, §8).
+    pub(crate) fn next_expected_ranges(&self, dash: bool) -> Vec<String> {
         let missing = self.missing();
         if missing.is_empty() {
             // A 0-byte session before its completing PUT.
@@ -128,8 +143,8 @@ impl Session {
             .into_iter()
             .map(|(s, e)| {
                 if e == self.size {
-                    if s == 0 {
-                        "0-".to_string()
+                    if s == 0 || dash {
+                        format!("{s}-")
                     } else {
                         s.to_string()
                     }
@@ -308,6 +323,8 @@ mod tests {
             },
             name: "f".into(),
             size,
+            size_known: true,
+            conflict: Conflict::Fail,
             content_type: String::new(),
             expires_at: 0,
             upload_url: String::new(),
@@ -331,12 +348,13 @@ mod tests {
     #[test]
     fn ranges_and_forget() {
         let mut s = session(10_000);
-        assert_eq!(s.next_expected_ranges(), ["0-"]);
+        assert_eq!(s.next_expected_ranges(false), ["0-"]);
         put(&mut s, 0, &[1; 5000]);
-        assert_eq!(s.next_expected_ranges(), ["5000"]);
+        assert_eq!(s.next_expected_ranges(false), ["5000"]);
         s.forget(1000, 2000);
-        assert_eq!(s.next_expected_ranges(), ["1000-1999", "5000"]);
+        assert_eq!(s.next_expected_ranges(false), ["1000-1999", "5000"]);
         assert_eq!(s.missing(), [(1000, 2000), (5000, 10_000)]);
+        assert_eq!(s.next_expected_ranges(true), ["1000-1999", "5000-"]);
         put(&mut s, 1000, &[2; 1000]);
         put(&mut s, 5000, &[3; 5000]);
         assert!(s.missing().is_empty());
@@ -351,7 +369,7 @@ mod tests {
         s.receive(0, 4, Some(&[&b"abc"[..], &b"d"[..]]));
         put(&mut s, 4, b"efg");
         assert_eq!(s.runs.len(), 1);
-        assert_eq!(s.next_expected_ranges(), ["7"]);
+        assert_eq!(s.next_expected_ranges(false), ["7"]);
         let at = s.runs[&0].bytes.as_ptr();
         put(&mut s, 7, b"hij");
         assert!(s.missing().is_empty());
@@ -363,7 +381,7 @@ mod tests {
         let mut s = session(10);
         put(&mut s, 0, b"abcdefg");
         s.forget(2, 4);
-        assert_eq!(s.next_expected_ranges(), ["2-3", "7"]);
+        assert_eq!(s.next_expected_ranges(false), ["2-3", "7"]);
         put(&mut s, 2, b"CD");
         put(&mut s, 7, b"hij");
         assert!(s.missing().is_empty());

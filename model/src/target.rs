@@ -1,44 +1,92 @@
 //! The Graph destinations the model serves, as data: where each parent lives in a URL,
-//! which attachment type it takes, and its limits (docs/protocol.md §1-§8). A new
-//! destination is a new [`Parent`] variant and a new [`Rules`] value; the handlers in
-//! `rules.rs` read these and nothing else.
+//! what a session makes there, and its limits (docs/protocol.md §1-§8). A new destination
+//! is a new [`Parent`] variant and a new [`Rules`] value; the handlers read these.
 
 use crate::codec::encode_segment;
+use crate::store::Origin;
 
-/// Something that holds attachments.
+/// Something that holds what an upload makes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Parent {
-    /// A To Do task: `/todo/lists/{list}/tasks/{task}`.
+    /// A To Do task: `/todo/lists/{list}/tasks/{task}`; it holds attachments.
     TodoTask {
         /// The list id.
         list: String,
         /// The task id.
         task: String,
     },
+    /// A OneDrive folder: `/drive/items/{folder}` (`root` for the drive's root); it holds
+    /// items by name.
+    DriveFolder {
+        /// The folder's item id, or `root`.
+        folder: String,
+    },
+}
+
+/// What a finished upload makes, and how its completion is told (docs/protocol.md §5, §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Makes {
+    /// An attachment: `201` with a `Location` and no body.
+    Attachment,
+    /// A drive item: `201` (new) or `200` (replaced) with the item's JSON.
+    DriveItem,
 }
 
 /// What differs between destinations.
 #[derive(Debug)]
 pub(crate) struct Rules {
-    /// The `@odata.type` of the attachments (docs/protocol.md §7).
+    pub(crate) makes: Makes,
+    /// The `@odata.type` of what it makes (docs/protocol.md §7).
     pub(crate) odata_type: &'static str,
-    /// The path segment of upload sessions below the parent.
+    /// The path segment of upload sessions below the parent (attachment targets).
     pub(crate) session_segment: &'static str,
     /// The collection segment of the `Location` of a finished upload (docs/protocol.md §5).
     pub(crate) location_segment: &'static str,
-    /// Each PUT carries fewer bytes than this (docs/protocol.md §3).
+    /// Where uploadUrls point: Graph's origin (token required), or another one that takes
+    /// no token (docs/protocol.md §8).
+    pub(crate) session_origin: Origin,
+    /// Each PUT carries fewer bytes than this (docs/protocol.md §3, §8).
     pub(crate) max_chunk: u64,
+    /// Every PUT but the last carries a multiple of this many bytes (docs/protocol.md §8).
+    pub(crate) chunk_align: u64,
+    /// The status of an answer that wants more bytes.
+    pub(crate) intermediate_status: u16,
+    /// Whether the open last range is written `"S-"` (else `"S"`, and `"0-"` alone).
+    pub(crate) open_range_dash: bool,
+    /// Whether each fragment moves the session's expiry on (docs/protocol.md §8).
+    pub(crate) fragment_extends_expiry: bool,
     /// The single POST takes files under this many bytes (docs/protocol.md §7).
     pub(crate) single_post_limit: u64,
 }
 
 /// To Do task attachments.
 pub(crate) const TODO_TASK: Rules = Rules {
+    makes: Makes::Attachment,
     odata_type: "#microsoft.graph.taskFileAttachment",
     session_segment: "attachmentSessions",
     location_segment: "Attachments",
+    session_origin: Origin::Graph,
     max_chunk: 4_000_000,
+    chunk_align: 1,
+    intermediate_status: 200,
+    open_range_dash: false,
+    fragment_extends_expiry: false,
     single_post_limit: 3 * 1024 * 1024,
+};
+
+/// OneDrive and SharePoint drive items.
+pub(crate) const DRIVE_ITEM: Rules = Rules {
+    makes: Makes::DriveItem,
+    odata_type: "#microsoft.graph.driveItem",
+    session_segment: "",
+    location_segment: "",
+    session_origin: Origin::Foreign,
+    max_chunk: 60 * 1024 * 1024,
+    chunk_align: 327_680,
+    intermediate_status: 202,
+    open_range_dash: true,
+    fragment_extends_expiry: true,
+    single_post_limit: 0,
 };
 
 impl Parent {
@@ -46,11 +94,13 @@ impl Parent {
     pub(crate) fn rules(&self) -> &'static Rules {
         match self {
             Parent::TodoTask { .. } => &TODO_TASK,
+            Parent::DriveFolder { .. } => &DRIVE_ITEM,
         }
     }
 
     /// Reads `{parent}/{tail..}` from decoded path segments after the user; `None` when
-    /// they name no parent.
+    /// they name no parent. A drive path `items/{folder}:/{name}:/...` leaves `{name}:`
+    /// first in the tail.
     pub(crate) fn route(segs: &[String]) -> Option<(Parent, &[String])> {
         let eq = |a: &String, b: &str| a.eq_ignore_ascii_case(b);
         match segs {
@@ -65,6 +115,18 @@ impl Parent {
                     tail,
                 ))
             }
+            [drive, items, folder, tail @ ..]
+                if eq(drive, "drive") && eq(items, "items") && folder.ends_with(':') =>
+            {
+                let folder = folder.trim_end_matches(':').to_string();
+                Some((Parent::DriveFolder { folder }, tail))
+            }
+            [drive, root, tail @ ..] if eq(drive, "drive") && eq(root, "root:") => Some((
+                Parent::DriveFolder {
+                    folder: "root".to_string(),
+                },
+                tail,
+            )),
             _ => None,
         }
     }
@@ -77,15 +139,17 @@ impl Parent {
                 encode_segment(list),
                 encode_segment(task)
             ),
+            Parent::DriveFolder { folder } => format!("drive/items/{}", encode_segment(folder)),
         }
     }
 
-    /// The `@odata.context` tail of one attachment of this parent.
+    /// The `@odata.context` tail of one thing this parent holds.
     pub(crate) fn context(&self, user: &str) -> String {
         match self {
             Parent::TodoTask { list, task } => {
                 format!("users('{user}')/todo/lists('{list}')/tasks('{task}')/attachments/$entity")
             }
+            Parent::DriveFolder { .. } => format!("users('{user}')/drive/items/$entity"),
         }
     }
 }

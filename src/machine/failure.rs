@@ -63,9 +63,11 @@ impl Upload {
                 self.phase = self.fail_in(phase, e);
                 // The server's last Retry-After outlives the failure: saved with it, a
                 // restored upload waits it out before asking again (docs/protocol.md §9).
-                self.wait = retry_after
-                    .filter(|d| !d.is_zero())
-                    .map(|d| Wait::Until(now.saturating_add(d), WaitReason::RetryAfter));
+                // Cut as a restore cuts it: no wait outlasts a whole failure streak.
+                let max_total = self.options.retry.max_total;
+                self.wait = retry_after.filter(|d| !d.is_zero()).map(|d| {
+                    Wait::Until(now.saturating_add(d.min(max_total)), WaitReason::RetryAfter)
+                });
                 return;
             }
         }

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use graph_model::{Config, Model, Origin, Outcome, WireAnswer, WireBody, WireRequest};
 use upload_session::{
-    Action, Base64Encoder, Body, ByteRange, CallerError, Completion, Error, FileInfo, Method,
-    Options, Owner, Request, Response, Target, Timestamp, TransportError, Upload,
+    Action, Base64Encoder, Body, ByteRange, CallerError, Completion, ConfigError, Error, FileInfo,
+    Method, Options, Owner, Request, Response, RestoreError, Target, Timestamp, TransportError,
+    Upload,
 };
 
 use crate::check::Checker;
@@ -174,6 +175,12 @@ pub struct Pair {
     pub now: Timestamp,
     /// Every exchange so far.
     pub log: Vec<Exchange>,
+    /// PUT bodies of files up to this size carry the file's bytes; longer ones go as
+    /// lengths only ([`WireBody::Unseen`]). [`HELD_BYTES`] unless changed.
+    pub hold_bytes: u64,
+    /// Text no error of the machine may show: a URL's credential. `tempauth=` unless
+    /// changed.
+    pub secret: String,
     checker: Option<Checker>,
     /// Attachments there before the first upload: not this pair's.
     before: Vec<String>,
@@ -187,6 +194,8 @@ impl Pair {
             file: TestFile::new("flower.jpg", size),
             now: Timestamp::from_unix_millis(START),
             log: Vec::new(),
+            hold_bytes: HELD_BYTES,
+            secret: "tempauth=".to_string(),
             checker: None,
             before: Vec::new(),
         }
@@ -205,18 +214,45 @@ impl Pair {
 
     /// A machine for this pair's file and target.
     pub fn upload(&mut self, options: Options) -> Upload {
-        let up = Upload::new(self.target(), self.file.info(), options.clone())
-            .expect("the pair's upload is well-formed");
+        let target = self.target();
+        self.upload_to(target, options)
+            .expect("the pair's upload is well-formed")
+    }
+
+    /// A machine for this pair's file to `target`, checked from here on; the core's
+    /// refusal when it refuses.
+    pub fn upload_to(&mut self, target: Target, options: Options) -> Result<Upload, ConfigError> {
+        let up = Upload::new(target, self.file.info(), options.clone())?;
         if self.checker.is_none() {
             self.before = self.attachments().iter().map(|a| a.id.clone()).collect();
         }
         self.watch(&up, &options);
-        up
+        Ok(up)
+    }
+
+    /// Restores `saved` for this pair's file and target and checks it from here on.
+    pub fn restore(&mut self, saved: &str, options: Options) -> Result<Upload, RestoreError> {
+        let up = Upload::restore(
+            saved.as_bytes(),
+            self.target(),
+            self.file.info(),
+            options.clone(),
+        )?;
+        self.watch(&up, &options);
+        Ok(up)
     }
 
     /// Checks `up` (made or restored with `options`) from here on.
     pub fn watch(&mut self, up: &Upload, options: &Options) {
-        self.checker = Some(Checker::new(up, options).with_secret("tempauth="));
+        self.checker = Some(Checker::new(up, options).with_secret(self.secret.clone()));
+    }
+
+    /// The checker of the machine watched last.
+    ///
+    /// # Panics
+    /// When no machine is watched yet.
+    pub fn checker(&mut self) -> &mut Checker {
+        self.checker.as_mut().expect("a machine is watched")
     }
 
     /// Polls `up` and checks the action.
@@ -279,7 +315,7 @@ impl Pair {
         let json = self.wire_body(req);
         let held;
         let body = match req.file_range() {
-            Some(r) if self.file.size() <= HELD_BYTES => {
+            Some(r) if self.file.size() <= self.hold_bytes => {
                 held = self.file.read(r);
                 WireBody::Bytes(vec![&held[..]])
             }
@@ -317,6 +353,21 @@ impl Pair {
             c.answered(delivery.status());
         }
         delivery
+    }
+
+    /// Logs `req` as met by `error` with no answer.
+    fn lost(&mut self, req: &Request, error: TransportError) -> Delivery {
+        self.log.push(Exchange {
+            method: req.method(),
+            url: req.url().to_string(),
+            range: req.file_range(),
+            status: None,
+            at: self.now.as_unix_millis(),
+        });
+        if let Some(c) = &mut self.checker {
+            c.answered(None);
+        }
+        Delivery::Lost(error)
     }
 
     /// One step of a driver: poll, then send, wait or refresh as asked. `Some` once the

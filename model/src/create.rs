@@ -1,0 +1,291 @@
+//! Opening upload sessions (docs/protocol.md §2, §8) and the single POST of a small file
+//! (docs/protocol.md §7).
+
+use serde_json::{Map, Value};
+
+use crate::codec::{base64_decode, encode_segment};
+use crate::faults::{Fault, KeyCase, RequestKind};
+use crate::rules::{eq, get_ci, json_answer, Ctx, Effect, CREATE_BODY_LIMIT, POST_BODY_LIMIT};
+use crate::store::{Attachment, Conflict, Origin, Session};
+use crate::target::{Makes, Parent};
+use crate::time::system_time;
+use crate::wire::WireBody;
+use crate::Model;
+
+impl Model {
+    /// `POST .../attachments/createUploadSession` (docs/protocol.md §2).
+    pub(crate) fn create_session(&mut self, ctx: &mut Ctx<'_, '_>, parent: &Parent) -> Effect {
+        let resource = format!("{parent:?}");
+        self.check_not_before(ctx, &resource);
+        let fault = self.store.plan.draw_request(RequestKind::Create, false);
+        if let Some(effect) = self.pre_fault(ctx, &resource, &fault) {
+            return effect;
+        }
+        let doc = match self.read_json(ctx, CREATE_BODY_LIMIT) {
+            Ok(d) => d,
+            Err(a) => return a.into(),
+        };
+        let Some(info) = get_ci(&doc, "attachmentInfo").and_then(Value::as_object) else {
+            return ctx
+                .bad("attachmentInfo is required and must be an object.")
+                .into();
+        };
+        match get_ci(info, "attachmentType").and_then(Value::as_str) {
+            Some(t) if eq(t, "file") => {}
+            Some(_) => return ctx.bad("attachmentType must be \"file\".").into(),
+            None => return ctx.bad("attachmentInfo.attachmentType is required.").into(),
+        }
+        let name = match get_ci(info, "name").and_then(Value::as_str) {
+            Some(n) if !n.trim().is_empty() => n.to_string(),
+            _ => {
+                return ctx
+                    .bad("attachmentInfo.name is required and must not be empty.")
+                    .into()
+            }
+        };
+        let Some(size) = get_ci(info, "size").and_then(Value::as_u64) else {
+            return ctx
+                .bad("attachmentInfo.size is required and must be a non-negative integer.")
+                .into();
+        };
+        if size > self.max_size {
+            // A refusal the client must expect: the limit is the server's to set.
+            return ctx
+                .error(
+                    400,
+                    "invalidRequest",
+                    &format!(
+                        "attachmentInfo.size {size} exceeds the limit of {} bytes.",
+                        self.max_size
+                    ),
+                )
+                .into();
+        }
+        let content_type = match get_ci(info, "contentType") {
+            Some(Value::String(ct)) if !ct.is_empty() => ct.clone(),
+            _ => "application/octet-stream".to_string(),
+        };
+
+        self.open_session(ctx, parent, name, Some(size), content_type, Conflict::Fail)
+    }
+
+    /// `POST .../drive/items/{folder}:/{name}:/createUploadSession` (docs/protocol.md §8):
+    /// the body is optional; its `item` may name the conflict behaviour (`fail` unless
+    /// told) and repeat the name. The size comes with the first PUT.
+    pub(crate) fn create_drive_session(
+        &mut self,
+        ctx: &mut Ctx<'_, '_>,
+        parent: &Parent,
+        name: &str,
+    ) -> Effect {
+        let resource = format!("{parent:?}");
+        self.check_not_before(ctx, &resource);
+        let fault = self.store.plan.draw_request(RequestKind::Create, false);
+        if let Some(effect) = self.pre_fault(ctx, &resource, &fault) {
+            return effect;
+        }
+        let empty = matches!(&ctx.req.body, WireBody::Bytes(f) if f.iter().all(|f| f.is_empty()));
+        let doc = if empty {
+            Map::new()
+        } else {
+            match self.read_json(ctx, CREATE_BODY_LIMIT) {
+                Ok(d) => d,
+                Err(a) => return a.into(),
+            }
+        };
+        let item = get_ci(&doc, "item").and_then(Value::as_object);
+        let conflict = match item
+            .and_then(|i| get_ci(i, "@microsoft.graph.conflictBehavior"))
+            .and_then(Value::as_str)
+        {
+            None => Conflict::Fail,
+            Some(c) if eq(c, "fail") => Conflict::Fail,
+            Some(c) if eq(c, "replace") => Conflict::Replace,
+            Some(c) if eq(c, "rename") => Conflict::Rename,
+            Some(_) => {
+                return ctx
+                    .bad("@microsoft.graph.conflictBehavior must be fail, replace or rename.")
+                    .into()
+            }
+        };
+        if let Some(n) = item.and_then(|i| get_ci(i, "name")).and_then(Value::as_str) {
+            if n != name {
+                return ctx
+                    .bad("item.name differs from the name in the path.")
+                    .into();
+            }
+        }
+        if name.trim().is_empty() {
+            return ctx.bad("The item needs a name.").into();
+        }
+        let content_type = "application/octet-stream".to_string();
+        self.open_session(ctx, parent, name.to_string(), None, content_type, conflict)
+    }
+
+    /// Opens a session once the request is known good: draws the session faults, writes
+    /// the uploadUrl where the destination's rules put it.
+    fn open_session(
+        &mut self,
+        ctx: &mut Ctx<'_, '_>,
+        parent: &Parent,
+        name: String,
+        size: Option<u64>,
+        content_type: String,
+        conflict: Conflict,
+    ) -> Effect {
+        let rules = parent.rules();
+        let faults = self.store.plan.draw_session();
+        let sid = self.store.new_id("AAMkAD", 52);
+        let mut status = 200;
+        let mut key_case = KeyCase::Camel;
+        let mut status_refused = None;
+        let mut expire_after_chunks = None;
+        let mut origin = rules.session_origin;
+        let mut tempauth = None;
+        for f in &faults {
+            ctx.fault.get_or_insert(f.name());
+            match f {
+                Fault::CreatedStatus => status = 201,
+                Fault::KeyCase(k) => key_case = *k,
+                Fault::StatusRefused(c) => status_refused = Some(*c),
+                Fault::ExpireAfterChunks(n) => expire_after_chunks = Some(*n),
+                Fault::ForeignOrigin => origin = Origin::Foreign,
+                Fault::QueryOnGraphOrigin if tempauth.is_none() => {
+                    tempauth = Some(self.store.new_tempauth());
+                }
+                _ => {}
+            }
+        }
+        // A foreign origin takes no token: the URL carries its own credential.
+        if origin == Origin::Foreign && tempauth.is_none() {
+            tempauth = Some(self.store.new_tempauth());
+        }
+        let host = match origin {
+            Origin::Graph => &self.graph_origin,
+            Origin::Foreign => &self.foreign_origin,
+        };
+        let mut upload_url = match rules.makes {
+            Makes::Attachment => format!(
+                "{host}/{}/users/{}/{}/{}/{}",
+                ctx.version,
+                encode_segment(&ctx.user),
+                parent.path(),
+                rules.session_segment,
+                encode_segment(&sid)
+            ),
+            Makes::DriveItem => format!("{host}/up/{}", encode_segment(&sid)),
+        };
+        if let Some(t) = &tempauth {
+            upload_url.push_str("?tempauth=");
+            upload_url.push_str(t);
+        }
+        let session = Session {
+            parent: parent.clone(),
+            name,
+            size: size.unwrap_or(u64::MAX),
+            size_known: size.is_some(),
+            conflict,
+            content_type,
+            expires_at: ctx
+                .now
+                .saturating_add(self.session_lifetime.as_millis() as u64),
+            upload_url,
+            version: ctx.version.clone(),
+            runs: Default::default(),
+            blind: false,
+            origin,
+            tempauth,
+            key_case,
+            status_refused,
+            expire_after_chunks,
+            chunks_accepted: 0,
+            dead: expire_after_chunks == Some(0),
+        };
+        let body = Self::session_json(&self.graph_origin, &session, true);
+        self.store.sessions.insert(sid, session);
+        self.store.sessions_created += 1;
+        json_answer(status, &body).into()
+    }
+
+    /// The single `POST .../attachments` for small files (docs/protocol.md §7).
+    pub(crate) fn post_attachment(&mut self, ctx: &mut Ctx<'_, '_>, parent: &Parent) -> Effect {
+        let resource = format!("{parent:?}");
+        self.check_not_before(ctx, &resource);
+        let fault = self.store.plan.draw_request(RequestKind::Post, false);
+        if let Some(effect) = self.pre_fault(ctx, &resource, &fault) {
+            return effect;
+        }
+        let doc = match self.read_json(ctx, POST_BODY_LIMIT) {
+            Ok(d) => d,
+            Err(a) => return a.into(),
+        };
+        let rules = parent.rules();
+        match get_ci(&doc, "@odata.type").and_then(Value::as_str) {
+            Some(t) if eq(t, rules.odata_type) => {}
+            _ => {
+                return ctx
+                    .bad(&format!("@odata.type must be {}.", rules.odata_type))
+                    .into()
+            }
+        }
+        let name = match get_ci(&doc, "name").and_then(Value::as_str) {
+            Some(n) if !n.trim().is_empty() => n.to_string(),
+            _ => return ctx.bad("name is required and must not be empty.").into(),
+        };
+        let Some(bytes) = get_ci(&doc, "contentBytes")
+            .and_then(Value::as_str)
+            .and_then(base64_decode)
+        else {
+            return ctx
+                .bad("contentBytes is required and must be base64.")
+                .into();
+        };
+        let limit = rules.single_post_limit;
+        if bytes.len() as u64 >= limit {
+            return ctx
+                .wrong(
+                    413,
+                    "ErrorRequestEntityTooLarge",
+                    &format!(
+                        "The single POST takes files under {limit} bytes; use an upload session."
+                    ),
+                )
+                .into();
+        }
+        let content_type = match get_ci(&doc, "contentType") {
+            Some(Value::String(ct)) if !ct.is_empty() => ct.clone(),
+            _ => "application/octet-stream".to_string(),
+        };
+        let id = self.store.new_id("AAMkAD", 64);
+        let a = Attachment {
+            id: id.clone(),
+            name,
+            size: bytes.len() as u64,
+            content_type,
+            bytes,
+            last_modified: system_time(ctx.now),
+        };
+        let mut v = self.attachment_json(&a, parent, false);
+        self.store
+            .attachments
+            .entry(parent.clone())
+            .or_default()
+            .push(a);
+        v["@odata.context"] = format!(
+            "{}/$metadata#{}",
+            self.graph_base(&ctx.version),
+            parent.context(&ctx.user)
+        )
+        .into();
+        let mut a = json_answer(201, &v);
+        a.set(
+            "Location",
+            format!(
+                "{}/attachments/{}",
+                self.parent_url(ctx, parent),
+                encode_segment(&id)
+            ),
+        );
+        self.lost_or(&fault, a)
+    }
+}

@@ -1,0 +1,136 @@
+//! Reading back and deleting what uploads made: attachments and drive items.
+
+use serde_json::{json, Value};
+
+use crate::codec::base64_encode;
+use crate::faults::RequestKind;
+use crate::rules::{answer, json_answer, Ctx, Effect};
+use crate::store::Attachment;
+use crate::target::Parent;
+use crate::time::graph_timestamp;
+use crate::Model;
+
+impl Model {
+    pub(crate) fn attachment_json(
+        &self,
+        a: &Attachment,
+        parent: &Parent,
+        with_bytes: bool,
+    ) -> Value {
+        let mut v = json!({
+            "@odata.type": parent.rules().odata_type,
+            "id": a.id,
+            "name": a.name,
+            "size": a.size,
+            "contentType": a.content_type,
+            "lastModifiedDateTime": graph_timestamp(crate::time::millis(a.last_modified)),
+            "isInline": false,
+        });
+        if with_bytes {
+            v["contentBytes"] = base64_encode(&a.bytes).into();
+        }
+        v
+    }
+
+    /// `GET .../attachments`, `.../attachments/{id}` and `.../{id}/$value`.
+    pub(crate) fn read_attachments(
+        &mut self,
+        ctx: &mut Ctx<'_, '_>,
+        parent: &Parent,
+        id: Option<&str>,
+        raw: bool,
+    ) -> Effect {
+        let fault = self.store.plan.draw_request(RequestKind::Read, false);
+        if let Some(effect) = self.pre_fault(ctx, &format!("{parent:?}"), &fault) {
+            return effect;
+        }
+        let empty = Vec::new();
+        let all = self.store.attachments.get(parent).unwrap_or(&empty);
+        let Some(id) = id else {
+            let value: Vec<Value> = all
+                .iter()
+                .map(|a| {
+                    let mut v = self.attachment_json(a, parent, false);
+                    if let Some(o) = v.as_object_mut() {
+                        o.remove("isInline");
+                    }
+                    v
+                })
+                .collect();
+            return self.lost_or(&fault, json_answer(200, &json!({ "value": value })));
+        };
+        let Some(a) = all.iter().find(|a| a.id == id) else {
+            return ctx.not_found("The attachment was not found.").into();
+        };
+        let answer = if raw {
+            answer(200, a.bytes.clone(), Some(&a.content_type))
+        } else {
+            json_answer(200, &self.attachment_json(a, parent, true))
+        };
+        self.lost_or(&fault, answer)
+    }
+
+    /// `DELETE .../attachments/{id}`.
+    pub(crate) fn delete_attachment(
+        &mut self,
+        ctx: &mut Ctx<'_, '_>,
+        parent: &Parent,
+        id: &str,
+    ) -> Effect {
+        let fault = self.store.plan.draw_request(RequestKind::Delete, false);
+        if let Some(effect) = self.pre_fault(ctx, &format!("{parent:?}"), &fault) {
+            return effect;
+        }
+        let Some(all) = self.store.attachments.get_mut(parent) else {
+            return ctx.not_found("The attachment was not found.").into();
+        };
+        let before = all.len();
+        all.retain(|a| a.id != id);
+        if all.len() == before {
+            return ctx.not_found("The attachment was not found.").into();
+        }
+        self.lost_or(&fault, answer(204, Vec::new(), None))
+    }
+
+    /// A drive item's JSON (docs/protocol.md §8).
+    pub(crate) fn item_json(&self, item: &Attachment, parent: &Parent) -> Value {
+        let folder = match parent {
+            Parent::DriveFolder { folder } => folder.as_str(),
+            Parent::TodoTask { .. } => "",
+        };
+        json!({
+            "@odata.type": parent.rules().odata_type,
+            "id": item.id,
+            "name": item.name,
+            "size": item.size,
+            "lastModifiedDateTime": graph_timestamp(crate::time::millis(item.last_modified)),
+            "parentReference": {"id": folder},
+            "file": {"mimeType": item.content_type},
+        })
+    }
+
+    /// `GET .../drive/items/{folder}:/{name}:`: the item, or 404 (docs/protocol.md §8).
+    pub(crate) fn read_item(
+        &mut self,
+        ctx: &mut Ctx<'_, '_>,
+        parent: &Parent,
+        name: &str,
+    ) -> Effect {
+        let fault = self.store.plan.draw_request(RequestKind::Read, false);
+        if let Some(effect) = self.pre_fault(ctx, &format!("{parent:?}"), &fault) {
+            return effect;
+        }
+        let found = self
+            .attachments_of(parent)
+            .iter()
+            .find(|i| i.name == name)
+            .cloned();
+        match found {
+            Some(item) => {
+                let v = self.item_json(&item, parent);
+                self.lost_or(&fault, json_answer(200, &v))
+            }
+            None => ctx.not_found("The item was not found.").into(),
+        }
+    }
+}
