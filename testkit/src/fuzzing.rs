@@ -17,11 +17,12 @@ use upload_session::fuzzing::{
 };
 
 use upload_session::{
-    Action, Body, BodyError, ByteRange, CallerError, CompletionRule, ContentRange, CreateBody,
-    ExpectedRanges, FileInfo, Method, Options, Owner, Profile, Purpose, PutUrl, RangeError,
-    Request, RequestId, Response, RetryPolicy, SessionAuth, State, Target, Timestamp,
-    TransportError, Upload, MAX_LOOKUP_PAGES,
+    Action, BodyError, ByteRange, CallerError, CompletionRule, ContentRange, CreateBody,
+    ExpectedRanges, FileInfo, Options, Owner, Profile, Purpose, PutUrl, RangeError, Request,
+    Response, RetryPolicy, SessionAuth, State, Target, Timestamp, TransportError, Upload,
 };
+
+use crate::{Config, Pair, TestFile};
 
 /// The Graph base URL every harness uploads to.
 const BASE: &str = "https://graph.microsoft.com/v1.0";
@@ -31,12 +32,8 @@ const BASE: &str = "https://graph.microsoft.com/v1.0";
 const TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJub25jZSI6ImZ1enoifQ.secret-token";
 /// The first `now` of every run: 2023-11-14T22:13:20Z.
 const START: u64 = 1_700_000_000_000;
-/// To Do's "under 4 MB", read as 4,000,000 (docs/protocol.md §3).
-const UNDER_4_MB: u64 = 4_000_000;
 /// Requests one `machine` run may send at most, whatever its input: keeps a run fast.
 const RUN_CAP: u64 = 3_000;
-/// Pages of a listing the machine reads at most.
-const FIND_PAGES: u64 = MAX_LOOKUP_PAGES as u64;
 
 // ---------------------------------------------------------------------------------------
 // Input decoding.
@@ -270,31 +267,6 @@ fn check_set(entries: &[String], size: u64, got: Result<&ExpectedRanges, &RangeE
             panic!("{what}: {entries:?} of a {size}-byte file: reference {want:?}, parsed {got:?}")
         }
     }
-}
-
-/// Whether `url` is on the origin of [`BASE`], read independently of the crate: scheme
-/// `https` in any casing, no user info, host `graph.microsoft.com` in any casing, port 443.
-fn ref_graph_origin(url: &str) -> bool {
-    let Some(head) = url.get(..8) else {
-        return false;
-    };
-    if !head.eq_ignore_ascii_case("https://") {
-        return false;
-    }
-    let rest = &url[8..];
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    if authority.contains('@') {
-        return false;
-    }
-    let (host, port) = match authority.rfind(':') {
-        Some(i) => (&authority[..i], Some(&authority[i + 1..])),
-        None => (authority, None),
-    };
-    let port_ok = match port {
-        None => true,
-        Some(p) => matches!(ref_number(p), RefNumber::Value(443)),
-    };
-    host.eq_ignore_ascii_case("graph.microsoft.com") && port_ok
 }
 
 const MONTH_NAMES: [&str; 12] = [
@@ -738,7 +710,8 @@ fn content_range(inp: &mut Input<'_>) {
 }
 
 // ---------------------------------------------------------------------------------------
-// A model server for the machine harnesses: answers like Graph when asked to.
+// The machine harnesses' server: the Graph model, joined to the machine by a `Pair`, which
+// also checks every action (`crate::check`). Answers the fuzzer makes up go around it.
 
 /// Which destination a run uploads to.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -747,7 +720,7 @@ enum Kind {
     Todo,
     /// To Do, `/users/{id}`.
     TodoUser,
-    /// A OneDrive-like profile: 320 KiB grid, 202, JSON completion, pre-authenticated URL.
+    /// OneDrive: 320 KiB grid, 202, JSON completion, pre-authenticated URL.
     Drive,
 }
 
@@ -771,200 +744,52 @@ fn drive_profile() -> Profile {
     p
 }
 
-fn target(kind: Kind) -> Target {
+/// The file every harness uploads.
+fn test_file(size: u64) -> TestFile {
+    TestFile::new("flower.jpg", size)
+}
+
+fn file(size: u64) -> FileInfo {
+    test_file(size).info()
+}
+
+/// A pair whose model takes any size, on Graph's real origin so that made-up answers that
+/// name it point at the model, with bytes left out of PUTs.
+fn pair(size: u64, seed: u64) -> Pair {
+    let config = Config {
+        seed,
+        max_size: u64::MAX,
+        graph_origin: "https://graph.microsoft.com".to_string(),
+        ..Config::default()
+    };
+    let mut pair = Pair::new(config, size);
+    pair.file = test_file(size);
+    pair.hold_bytes = 0;
+    // Made-up answers plant this in URLs' queries; an error may never show it.
+    pair.secret = Some("tempauth=SECRET".to_string());
+    pair
+}
+
+fn target(kind: Kind, pair: &Pair) -> Target {
+    let model = &pair.model;
     let t = match kind {
-        Kind::Todo => Target::todo_task(BASE, Owner::Me, "AAMDiFkfh=", "AAMkADliMm="),
+        Kind::Todo => Target::todo_task(BASE, Owner::Me, model.list_id(), model.task_id()),
         Kind::TodoUser => Target::todo_task(
             BASE,
-            Owner::User("6f9a2a92-8527-4d64-837e-b5312852f36d".into()),
-            "AAMD/iF+kfh=",
-            "AAMk ADliMm=",
+            Owner::User(model.user_id().to_string()),
+            model.list_id(),
+            model.task_id(),
         ),
         Kind::Drive => Target::new(
             BASE,
             drive_profile(),
-            format!("{BASE}/me/drive/items/P:/a.bin:/createUploadSession"),
+            format!("{BASE}/me/drive/items/F1:/flower.jpg:/createUploadSession"),
             None,
         ),
     };
     match t {
         Ok(t) => t,
         Err(e) => panic!("the harness's own target is refused: {e}"),
-    }
-}
-
-fn file(size: u64) -> FileInfo {
-    FileInfo::new("flower.jpg", size).with_fingerprint(format!("{size}:fuzz"))
-}
-
-/// Ranges as the server writes them: `"S"` to the end, `"S-E"` end inclusive.
-fn range_entries(missing: &[(u64, u64)], size: u64, style: u8) -> Vec<String> {
-    missing
-        .iter()
-        .map(|&(s, e)| match (e == size, style % 3) {
-            (true, 0) => format!("{s}"),
-            (true, 1) => format!("{s}-"),
-            _ => format!("{s}-{}", e - 1),
-        })
-        .collect()
-}
-
-/// A server that answers like Graph, tracking what the current session holds.
-struct Server {
-    kind: Kind,
-    size: u64,
-    held: Vec<(u64, u64)>,
-    sessions: u32,
-    attached: bool,
-    /// How the next session URL looks (0: plain Graph URL).
-    url_style: u8,
-}
-
-impl Server {
-    fn new(kind: Kind, size: u64) -> Self {
-        Server {
-            kind,
-            size,
-            held: Vec::new(),
-            sessions: 0,
-            attached: false,
-            url_style: 0,
-        }
-    }
-
-    fn missing(&self) -> Vec<(u64, u64)> {
-        let mut out = Vec::new();
-        let mut at = 0;
-        for &(a, b) in &self.held {
-            if a > at {
-                out.push((at, a));
-            }
-            at = at.max(b);
-        }
-        if at < self.size {
-            out.push((at, self.size));
-        }
-        out
-    }
-
-    fn session_url(&self) -> String {
-        let n = self.sessions;
-        match (self.kind, self.url_style % 6) {
-            (Kind::Drive, _) => format!("https://upload.example.net/up/{n}?tempauth=SECRET{n}"),
-            (_, 1) => {
-                format!("{BASE}/users/u/todo/lists/L=/tasks/T=/attachmentSessions/S{n}=?tempauth=x")
-            }
-            (_, 2) => format!("https://upload.example.net/up/{n}="),
-            (_, 3) => format!("https://graph.microsoft.com@evil.example/up/{n}"),
-            (_, 4) => format!("HTTPS://GRAPH.MICROSOFT.COM:443/beta/s/{n}/"),
-            (_, 5) => format!("https://graph.microsoft.com.evil.example/s/{n}"),
-            _ => format!("{BASE}/users/u/todo/lists/L=/tasks/T=/attachmentSessions/S{n}="),
-        }
-    }
-
-    fn session_body(&self, url: Option<String>, now: Timestamp, style: u8) -> Vec<u8> {
-        let ranges = range_entries(&self.missing(), self.size, style);
-        let expires = now
-            .saturating_add(Duration::from_secs(900))
-            .to_string()
-            .replace('Z', "4526Z");
-        let mut v = if style & 4 == 0 {
-            serde_json::json!({"expirationDateTime": expires, "nextExpectedRanges": ranges})
-        } else {
-            serde_json::json!({"ExpirationDateTime": expires, "NextExpectedRanges": ranges})
-        };
-        if let Some(u) = url {
-            v["uploadUrl"] = serde_json::Value::String(u);
-            v["@odata.context"] = serde_json::Value::String(
-                "https://graph.microsoft.com/beta/$metadata#microsoft.graph.uploadSession".into(),
-            );
-        }
-        serde_json::to_vec(&v).unwrap_or_default()
-    }
-
-    /// Takes the request's effect, as a server that received it would.
-    fn apply(&mut self, req: &Request) {
-        match req.purpose() {
-            Purpose::CreateSession => {
-                self.sessions += 1;
-                self.held.clear();
-            }
-            Purpose::UploadChunk => {
-                if let Some(r) = req.file_range() {
-                    if self.missing().first().is_some_and(|m| m.0 == r.start()) {
-                        self.held.push((r.start(), r.end()));
-                        self.held = ref_union(std::mem::take(&mut self.held));
-                        if self.missing().is_empty() {
-                            self.attached = true;
-                        }
-                    }
-                }
-            }
-            Purpose::SinglePost => self.attached = true,
-            _ => {}
-        }
-    }
-
-    /// The answer Graph would give to `req`, after taking its effect.
-    fn answer(&mut self, req: &Request, now: Timestamp) -> Reply {
-        let before = self.missing();
-        self.apply(req);
-        let attachment = || {
-            serde_json::to_vec(&serde_json::json!({
-                "@odata.type": "#microsoft.graph.taskFileAttachment",
-                "id": "AAMkADI5MAAIT3drCAAABEgAQANAqbAe7qaROhYdTnUQwXm0=",
-                "name": "flower.jpg",
-                "size": self.size,
-            }))
-            .unwrap_or_default()
-        };
-        match req.purpose() {
-            Purpose::CreateSession => {
-                Reply::new(200, self.session_body(Some(self.session_url()), now, 0))
-            }
-            Purpose::UploadChunk => {
-                let fits = req
-                    .file_range()
-                    .is_some_and(|r| before.first().is_some_and(|m| m.0 == r.start()));
-                if !fits {
-                    return Reply::new(416, graph_error("invalidRange"));
-                }
-                if self.missing().is_empty() {
-                    match self.kind {
-                        Kind::Drive => Reply::new(201, attachment()),
-                        _ => Reply {
-                            status: 201,
-                            location: Some(format!("{BASE}/users/6f9a/todo/lists/AAMDiFkfh=/tasks/AAMkADliMm=/Attachments/AAMkADI5MAAIT3drCAAABEgAQANAqbAe7qaROhYdTnUQwXm0=")),
-                            retry_after: None,
-                            body: Vec::new(),
-                        },
-                    }
-                } else {
-                    let status = if self.kind == Kind::Drive { 202 } else { 200 };
-                    Reply::new(status, self.session_body(None, now, self.sessions as u8))
-                }
-            }
-            Purpose::QueryStatus if self.attached => Reply::new(404, graph_error("itemNotFound")),
-            Purpose::QueryStatus => {
-                Reply::new(200, self.session_body(Some(self.session_url()), now, 1))
-            }
-            Purpose::Cancel => Reply::new(204, Vec::new()),
-            Purpose::SinglePost => Reply::new(201, attachment()),
-            Purpose::FindResult => {
-                // Dated now on the server's clock: no earlier than the request that made it.
-                let value: Vec<serde_json::Value> = if self.attached {
-                    vec![serde_json::json!({"id": "AAMkAD=", "name": "flower.jpg",
-                        "size": self.size, "lastModifiedDateTime": now.to_string()})]
-                } else {
-                    vec![serde_json::json!({"id": "other=", "name": "other.jpg", "size": 3})]
-                };
-                Reply::new(
-                    200,
-                    serde_json::to_vec(&serde_json::json!({"value": value})).unwrap_or_default(),
-                )
-            }
-            _ => Reply::new(400, graph_error("invalidRequest")),
-        }
     }
 }
 
@@ -977,7 +802,7 @@ fn graph_error(code: &str) -> Vec<u8> {
     .unwrap_or_default()
 }
 
-/// An HTTP answer the harness owns, lent to the machine as a [`Response`].
+/// An HTTP answer the fuzzer made up, lent to the machine as a [`Response`].
 #[derive(Clone, Debug)]
 struct Reply {
     status: u16,
@@ -1008,330 +833,98 @@ impl Reply {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// Invariant checks on everything the machine emits (DESIGN.md 4).
-
-/// Watches one machine and checks every action it gives.
-struct Checker {
-    kind: Kind,
-    size: u64,
-    chunk: u64,
-    /// Requests allowed since the machine was made or restored.
-    bound: u64,
-    /// Requests emitted since then.
-    sent: u64,
-    last_id: Option<RequestId>,
-    /// The status of the answer fed just before the last poll, if the last input was one.
-    last_status: Option<u16>,
-    terminal: Option<Action>,
-    now: Timestamp,
-    /// Whether the server's answers are raw bytes, which may put the planted secret outside
-    /// a URL's query (where showing it is no leak).
-    raw_answers: bool,
+/// Carries out one answer the fuzzer chose for `req`: the model's, or a made-up one after
+/// the model took the request's effect (`keep`) or not.
+fn deliver(pair: &mut Pair, up: &mut Upload, req: &Request, answer: &Answer) {
+    let keep = match answer {
+        Answer::Graph => {
+            let got = pair.send(up, req);
+            if let Err(e) = got.feed(up, pair.now, req) {
+                panic!("the answer to the request in flight was refused: {e}");
+            }
+            return;
+        }
+        Answer::Custom { keep, .. } | Answer::Transport { keep, .. } => *keep,
+    };
+    if keep {
+        // The server acted on it; what it answered never reaches the machine.
+        let _ = pair.send(up, req);
+        pair.model.unheard();
+    }
+    match answer {
+        Answer::Custom { reply, .. } => {
+            if let Err(e) = up.handle_response(pair.now, req.id(), reply.response()) {
+                panic!("the answer to the request in flight was refused: {e}");
+            }
+            pair.checker().answered(Some(reply.status));
+        }
+        Answer::Transport { error, .. } => {
+            if let Err(e) = up.handle_transport_error(pair.now, req.id(), *error) {
+                panic!("the failure of the request in flight was refused: {e}");
+            }
+            pair.checker().answered(None);
+        }
+        Answer::Graph => {}
+    }
 }
 
-impl Checker {
-    fn new(up: &Upload, kind: Kind, options: &Options) -> Self {
-        let size = up.file().size();
-        let chunk = up.chunk_size();
-        let attempts = u64::from(options.retry.max_attempts);
-        let restarts = u64::from(options.max_restarts);
-        // machine.rs: at most `4 * chunks + 32` chunk PUTs per session, each status query
-        // follows a PUT or starts a restored session, every session may end in a look-up of
-        // `MAX_FIND_PAGES` pages, and at most `max_restarts + 1` sessions. A lost single
-        // POST is looked for and sent again. Each answer that is not a transient failure
-        // may follow up to `max_attempts - 1` transient ones and as many 401s.
-        let chunks = size.div_ceil(chunk.max(1));
-        let single = up.state() == State::Posting;
-        let per_session = if single {
-            0
-        } else {
-            // PUTs, a status query per PUT, a look-up.
-            chunks
-                .saturating_mul(4)
-                .saturating_add(33)
-                .saturating_mul(2)
-                .saturating_add(2 * (FIND_PAGES + 1) + 4)
-        };
-        let sessions = (restarts + 1).saturating_mul(per_session.saturating_add(1));
-        let posts = (attempts + 1) * (FIND_PAGES + 2) + 4;
-        let answers = sessions
-            .saturating_add(posts)
-            .saturating_add(FIND_PAGES + 8);
-        let bound = (2 * attempts + 2).saturating_mul(answers.saturating_add(1));
-        Checker {
-            kind,
-            size,
-            chunk,
-            bound,
-            sent: 0,
-            last_id: None,
-            last_status: None,
-            terminal: None,
-            now: Timestamp::from_unix_millis(START),
-            raw_answers: false,
+/// Inputs that must change nothing: an answer for another id, a refresh nobody asked for,
+/// an older `now`.
+fn misuse(up: &mut Upload, now: Timestamp, which: u8) {
+    let before = up.poll(now);
+    match which % 3 {
+        0 => {
+            let id = match up.in_flight() {
+                Some(r) => request_id(r.id().get() + 1 + u64::from(which)),
+                None => request_id(u64::from(which)),
+            };
+            let res = up.handle_response(now, id, Response::new(200));
+            assert!(
+                matches!(res, Err(CallerError::NotInFlight { .. })),
+                "{res:?}"
+            );
+            let res = up.handle_transport_error(now, id, TransportError::Timeout);
+            assert!(
+                matches!(res, Err(CallerError::NotInFlight { .. })),
+                "{res:?}"
+            );
+        }
+        1 => {
+            if !matches!(before, Action::RefreshToken) {
+                let res = up.token_refreshed(now);
+                assert_eq!(res, Err(CallerError::NoRefreshAsked));
+            }
+        }
+        _ => {
+            let earlier = Timestamp::from_unix_millis(
+                now.as_unix_millis()
+                    .saturating_sub(1 + u64::from(which) * 1000),
+            );
+            let older = up.poll(earlier);
+            assert_eq!(older, before, "an older now counts as the last one seen");
         }
     }
+    assert_eq!(up.poll(now), before, "a refused input changed the machine");
+}
 
-    /// Polls twice (the same answer both times, DESIGN.md 5.2) and checks the action.
-    fn poll(&mut self, up: &mut Upload) -> Action {
-        let a = up.poll(self.now);
-        let b = up.poll(self.now);
-        assert_eq!(a, b, "two polls without input must give the same action");
-        self.check(up, &a);
-        self.last_status = None;
-        a
-    }
-
-    fn check(&mut self, up: &Upload, action: &Action) {
+/// The machine never puts the token into saved state. A finished upload keeps the
+/// `Location` the server answered with, as the server wrote it: a server that echoed the
+/// token there is the only way it can appear.
+fn check_saved(up: &Upload) -> String {
+    let saved = up.save();
+    if saved.contains(TOKEN) {
+        let mut v = saved_value(&saved);
+        let location = v["phase"]["location"].take();
         assert!(
-            up.expected_ranges()
-                .is_none_or(|e| e.validate(self.size).is_ok()),
-            "expected ranges {:?} do not fit a {}-byte file",
-            up.expected_ranges(),
-            self.size
-        );
-        let p = up.progress();
-        assert!(p.confirmed <= p.total && p.total == self.size, "{p:?}");
-        if let Some(t) = &self.terminal {
-            assert_eq!(action, t, "a terminal action must stay");
-            return;
-        }
-        match action {
-            Action::Send(req) => self.check_request(up, req),
-            Action::Wait { until, .. } => {
-                assert!(
-                    *until > self.now,
-                    "a wait until {until} at {} is no wait",
-                    self.now
-                )
-            }
-            Action::RefreshToken => {}
-            Action::Done(c) => {
-                // DESIGN.md 4.4: only right after the server confirmed it.
-                assert!(
-                    self.last_status.is_some_and(|s| (200..300).contains(&s)),
-                    "Done after {:?}, not right after a 2xx answer",
-                    self.last_status
-                );
-                assert!(!c.id.is_empty(), "an empty completion id");
-                assert_eq!(c.size, self.size);
-                assert_eq!(up.state(), State::Done);
-                assert_eq!(up.progress().confirmed, self.size);
-                self.terminal = Some(action.clone());
-            }
-            Action::Failed(e) => {
-                assert!(
-                    self.raw_answers || !e.to_string().contains("tempauth=SECRET"),
-                    "an error shows a URL's query: {e}"
-                );
-                self.terminal = Some(action.clone());
-            }
-            Action::Cancelled => self.terminal = Some(action.clone()),
-            other => panic!("an action this harness does not know: {other:?}"),
-        }
-    }
-
-    fn check_request(&mut self, up: &Upload, req: &Request) {
-        if self.last_id != Some(req.id()) {
-            assert!(
-                self.last_id.is_none_or(|l| req.id() > l),
-                "request ids must grow"
-            );
-            self.last_id = Some(req.id());
-            self.sent += 1;
-            assert!(
-                self.sent <= self.bound,
-                "{} requests, more than the bound {} for a {}-byte file in {}-byte chunks",
-                self.sent,
-                self.bound,
-                self.size,
-                self.chunk
-            );
-        }
-        assert_eq!(
-            up.in_flight(),
-            Some(req),
-            "the request sent is the one in flight"
-        );
-        let url = req.url();
-        // The token only ever goes to Graph's origin (docs/protocol.md §9).
-        if req.needs_token() {
-            assert!(
-                ref_graph_origin(url),
-                "token requested for {}",
-                req.redacted_url()
-            );
-        }
-        let session_request = matches!(
-            req.purpose(),
-            Purpose::UploadChunk | Purpose::QueryStatus | Purpose::Cancel
-        );
-        if self.kind == Kind::Drive && session_request {
-            assert!(!req.needs_token(), "token on a pre-authenticated URL");
-        }
-        if !session_request {
-            assert!(
-                req.needs_token(),
-                "{:?} goes to Graph with the token",
-                req.purpose()
-            );
-        }
-        assert!(!url.contains(TOKEN), "the token is in a request URL");
-        let is_put = req.method() == Method::Put;
-        assert_eq!(is_put, req.purpose() == Purpose::UploadChunk);
-        assert_eq!(is_put, matches!(req.body(), Body::FileRange(_)));
-        let headers: Vec<(&str, String)> = req.headers().map(|(n, v)| (n, v.to_string())).collect();
-        let header = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.clone())
-        };
-        if let Some(cl) = req.content_length() {
-            assert_eq!(header("Content-Length"), Some(cl.to_string()));
-        }
-        let Some(r) = req.file_range() else {
-            assert_eq!(
-                header("Content-Range"),
-                None,
-                "Content-Range on a {:?}",
-                req.method()
-            );
-            return;
-        };
-        // DESIGN.md 4.2.
-        let size = self.size;
-        assert!(r.end() <= size, "PUT {r} outside a file of {size} bytes");
-        assert!(
-            r.len() <= self.chunk,
-            "PUT {r} longer than the chunk size {}",
-            self.chunk
+            location.as_str().is_some_and(|l| l.contains(TOKEN)),
+            "saved state holds the token: {saved}"
         );
         assert!(
-            r.len() <= up.target().profile().max_chunk,
-            "PUT {r} over the target's limit"
-        );
-        if self.kind != Kind::Drive {
-            assert!(r.len() < UNDER_4_MB, "PUT {r} is not under 4 MB");
-            let path = &url[..url.find(['?', '#']).unwrap_or(url.len())];
-            assert!(
-                path.ends_with("/content"),
-                "To Do PUTs go to uploadUrl/content"
-            );
-        }
-        let Some(first) = up.expected_ranges().and_then(|e| e.first()) else {
-            panic!("PUT {r} while the server expects nothing");
-        };
-        assert_eq!(
-            r.start(),
-            first.start(),
-            "PUT {r} does not start at the first expected range {first}"
-        );
-        assert!(
-            r.end() <= first.end(),
-            "PUT {r} runs past the expected range {first}"
-        );
-        let cr = header("Content-Range");
-        assert_eq!(
-            cr,
-            Some(format!("bytes {}-{}/{}", r.start(), r.end() - 1, size))
-        );
-        assert_eq!(
-            cr.as_deref().and_then(ContentRange::parse),
-            Some(ContentRange {
-                range: r,
-                total: size
-            })
-        );
-        assert_eq!(header("Content-Length"), Some(r.len().to_string()));
-        assert_eq!(
-            header("Content-Type").as_deref(),
-            Some("application/octet-stream")
-        );
-        let align = up.target().profile().chunk_align;
-        if align > 1 && r.end() != first.end() {
-            assert_eq!(r.end() % align, 0, "PUT {r} is off the {align}-byte grid");
-        }
-    }
-
-    /// Feeds an answer to the request in flight.
-    fn respond(&mut self, up: &mut Upload, req: &Request, reply: &Reply) {
-        if let Err(e) = up.handle_response(self.now, req.id(), reply.response()) {
-            panic!("the answer to the request in flight was refused: {e}");
-        }
-        self.last_status = Some(reply.status);
-    }
-
-    fn transport(&mut self, up: &mut Upload, req: &Request, e: TransportError) {
-        if let Err(e) = up.handle_transport_error(self.now, req.id(), e) {
-            panic!("the failure of the request in flight was refused: {e}");
-        }
-    }
-
-    /// Inputs that must change nothing: an answer for another id, a refresh nobody asked
-    /// for, an older `now`.
-    fn misuse(&mut self, up: &mut Upload, which: u8) {
-        let before = up.poll(self.now);
-        match which % 3 {
-            0 => {
-                let id = match up.in_flight() {
-                    Some(r) => request_id(r.id().get() + 1 + u64::from(which)),
-                    None => request_id(u64::from(which)),
-                };
-                let res = up.handle_response(self.now, id, Response::new(200));
-                assert!(
-                    matches!(res, Err(CallerError::NotInFlight { .. })),
-                    "{res:?}"
-                );
-                let res = up.handle_transport_error(self.now, id, TransportError::Timeout);
-                assert!(
-                    matches!(res, Err(CallerError::NotInFlight { .. })),
-                    "{res:?}"
-                );
-            }
-            1 => {
-                if !matches!(before, Action::RefreshToken) {
-                    let res = up.token_refreshed(self.now);
-                    assert_eq!(res, Err(CallerError::NoRefreshAsked));
-                }
-            }
-            _ => {
-                let earlier = Timestamp::from_unix_millis(
-                    self.now
-                        .as_unix_millis()
-                        .saturating_sub(1 + u64::from(which) * 1000),
-                );
-                let older = up.poll(earlier);
-                assert_eq!(older, before, "an older now counts as the last one seen");
-            }
-        }
-        assert_eq!(
-            up.poll(self.now),
-            before,
-            "a refused input changed the machine"
+            !v.to_string().contains(TOKEN),
+            "saved state holds the token outside the server's Location: {saved}"
         );
     }
-
-    /// The machine never puts the token into saved state. A finished upload keeps the
-    /// `Location` the server answered with, as the server wrote it: a server that echoed the
-    /// token there is the only way it can appear.
-    fn check_saved(&self, up: &Upload) -> String {
-        let saved = up.save();
-        if saved.contains(TOKEN) {
-            let mut v = saved_value(&saved);
-            let location = v["phase"]["location"].take();
-            assert!(
-                location.as_str().is_some_and(|l| l.contains(TOKEN)),
-                "saved state holds the token: {saved}"
-            );
-            assert!(
-                !v.to_string().contains(TOKEN),
-                "saved state holds the token outside the server's Location: {saved}"
-            );
-        }
-        saved
-    }
+    saved
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1619,8 +1212,9 @@ fn decode_machine(data: &[u8]) -> (Kind, u64, Options, Vec<Event>) {
 }
 
 fn run_machine(kind: Kind, size: u64, options: &Options, events: &[Event]) {
-    let target = target(kind);
-    let mut up = match Upload::new(target.clone(), file(size), options.clone()) {
+    let mut pair = pair(size, options.retry.seed);
+    let target = target(kind, &pair);
+    let mut up = match pair.upload_to(target.clone(), options.clone()) {
         Ok(up) => up,
         Err(e) => {
             // Refusals are exactly the options that cannot work.
@@ -1636,9 +1230,6 @@ fn run_machine(kind: Kind, size: u64, options: &Options, events: &[Event]) {
             return;
         }
     };
-    let mut server = Server::new(kind, size);
-    server.url_style = (options.retry.seed % 7) as u8;
-    let mut check = Checker::new(&up, kind, options);
     let mut total = 0u64;
     let mut queue: Vec<Answer> = Vec::new();
     let mut events = events.iter();
@@ -1659,25 +1250,27 @@ fn run_machine(kind: Kind, size: u64, options: &Options, events: &[Event]) {
                 None => break,
             }
         };
-        let mut action = check.poll(&mut up);
+        let mut action = pair.poll(&mut up);
         match &event {
             Event::Advance(ms) => {
-                check.now = check.now.saturating_add(Duration::from_millis(*ms));
+                pair.now = pair.now.saturating_add(Duration::from_millis(*ms));
                 continue;
             }
             Event::Cancel => {
-                up.cancel(check.now);
-                check.last_status = None;
+                up.cancel(pair.now);
+                pair.checker().answered(None);
                 continue;
             }
             Event::Misuse(w) => {
-                check.misuse(&mut up, *w);
+                misuse(&mut up, pair.now, *w);
                 continue;
             }
             Event::SaveRestore { keep } => {
-                let saved = check.check_saved(&up);
+                let saved = check_saved(&up);
                 if let (true, Action::Send(req)) = (keep, &action) {
-                    server.apply(req);
+                    // The process died with this request in flight; the server took it.
+                    let _ = pair.send(&up, req);
+                    pair.model.unheard();
                 }
                 match Upload::restore(
                     saved.as_bytes(),
@@ -1690,16 +1283,15 @@ fn run_machine(kind: Kind, size: u64, options: &Options, events: &[Event]) {
                         up = restored;
                         // A finished or cancelled upload restores so: the same outcome must
                         // stay. A failed one restores into one that goes on.
-                        let terminal = check
+                        let terminal = pair
+                            .checker()
                             .terminal
                             .take()
                             .filter(|t| matches!(t, Action::Done(_) | Action::Cancelled));
-                        check = Checker {
-                            now: check.now,
-                            terminal,
-                            last_status: check.last_status,
-                            ..Checker::new(&up, kind, options)
-                        };
+                        let last_status = pair.checker().last_status;
+                        pair.watch(&up, options);
+                        pair.checker().terminal = terminal;
+                        pair.checker().last_status = last_status;
                     }
                     Err(e) => panic!("a state the machine saved does not restore: {e}"),
                 }
@@ -1710,22 +1302,22 @@ fn run_machine(kind: Kind, size: u64, options: &Options, events: &[Event]) {
         // Answers go to a request: wait and refresh first, as a driver would.
         for _ in 0..4 {
             match action {
-                Action::Wait { until, .. } => check.now = until,
+                Action::Wait { until, .. } => pair.now = until,
                 Action::RefreshToken => {
-                    if let Err(e) = up.token_refreshed(check.now) {
+                    if let Err(e) = up.token_refreshed(pair.now) {
                         panic!("a refresh that was asked for was refused: {e}");
                     }
                 }
                 _ => break,
             }
-            action = check.poll(&mut up);
+            action = pair.poll(&mut up);
         }
         let Action::Send(req) = action else {
-            if check.terminal.is_some() {
+            if pair.checker().terminal.is_some() {
                 // Terminal: the remaining inputs must change nothing.
-                up.cancel(check.now);
-                check.misuse(&mut up, total as u8);
-                let _ = check.poll(&mut up);
+                up.cancel(pair.now);
+                misuse(&mut up, pair.now, total as u8);
+                let _ = pair.poll(&mut up);
             }
             continue;
         };
@@ -1736,29 +1328,12 @@ fn run_machine(kind: Kind, size: u64, options: &Options, events: &[Event]) {
         let Event::Answer(answer) = event else {
             continue;
         };
-        match answer {
-            Answer::Graph => {
-                let reply = server.answer(&req, check.now);
-                check.respond(&mut up, &req, &reply);
-            }
-            Answer::Custom { keep, reply } => {
-                if keep {
-                    server.apply(&req);
-                }
-                check.respond(&mut up, &req, &reply);
-            }
-            Answer::Transport { keep, error } => {
-                if keep {
-                    server.apply(&req);
-                }
-                check.transport(&mut up, &req, error);
-            }
-        }
-        check.now = check.now.saturating_add(Duration::from_millis(10));
+        deliver(&mut pair, &mut up, &req, &answer);
+        pair.now = pair.now.saturating_add(Duration::from_millis(10));
     }
     // However it ended, the machine answers a poll and its state saves and restores.
-    let _ = check.poll(&mut up);
-    let saved = check.check_saved(&up);
+    let _ = pair.poll(&mut up);
+    let saved = check_saved(&up);
     if let Err(e) = Upload::restore(saved.as_bytes(), target, file(size), options.clone()) {
         panic!("a state the machine saved does not restore: {e}");
     }
@@ -1855,12 +1430,12 @@ pub fn upload_session_body(data: &[u8]) {
     let options = Options::default()
         .with_chunk_size(chunk)
         .with_force_session(!single);
-    let Ok(mut up) = Upload::new(target(kind), file(size), options.clone()) else {
+    let mut pair = pair(size, u64::from(state));
+    // Raw bodies may put the planted secret anywhere, where showing it is no leak.
+    pair.secret = None;
+    let Ok(mut up) = pair.upload_to(target(kind, &pair), options.clone()) else {
         panic!("the harness's own upload is refused");
     };
-    let mut server = Server::new(kind, size);
-    let mut check = Checker::new(&up, kind, &options);
-    check.raw_answers = true;
     // Bring the machine to the state, answering as Graph would.
     let script: &[Answer] = match state {
         0 => &[],
@@ -1896,15 +1471,15 @@ pub fn upload_session_body(data: &[u8]) {
         .chain(std::iter::repeat_n(Some(Answer::Graph), 24));
     let mut fed = false;
     for _ in 0..64 {
-        let action = check.poll(&mut up);
+        let action = pair.poll(&mut up);
         let req = match action {
             Action::Send(req) => req,
             Action::Wait { until, .. } => {
-                check.now = until;
+                pair.now = until;
                 continue;
             }
             Action::RefreshToken => {
-                let _ = up.token_refreshed(check.now);
+                let _ = up.token_refreshed(pair.now);
                 continue;
             }
             _ => break,
@@ -1936,27 +1511,10 @@ pub fn upload_session_body(data: &[u8]) {
             }
             Some(a) => a,
         };
-        match answer {
-            Answer::Graph => {
-                let r = server.answer(&req, check.now);
-                check.respond(&mut up, &req, &r);
-            }
-            Answer::Custom { keep, reply } => {
-                if keep {
-                    server.apply(&req);
-                }
-                check.respond(&mut up, &req, &reply);
-            }
-            Answer::Transport { keep, error } => {
-                if keep {
-                    server.apply(&req);
-                }
-                check.transport(&mut up, &req, error);
-            }
-        }
-        check.now = check.now.saturating_add(Duration::from_millis(10));
+        deliver(&mut pair, &mut up, &req, &answer);
+        pair.now = pair.now.saturating_add(Duration::from_millis(10));
     }
-    let _ = check.check_saved(&up);
+    let _ = check_saved(&up);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1981,32 +1539,29 @@ pub fn restore(data: &[u8]) {
         .with_chunk_size(327_680 * (1 + inp.below(8)))
         .with_force_session(inp.u8() % 4 != 0)
         .with_max_restarts(u32::from(inp.u8() % 3));
+    // One model for the run that saves and the one that goes on from the restore.
+    let mut pair = pair(size, u64::from(mode));
+    let target = target(kind, &pair);
     let saved: Vec<u8> = match mode {
         0 => inp.rest().to_vec(),
         _ => {
             // A state saved by a real run, after some steps.
-            let Ok(mut up) = Upload::new(target(kind), file(size), options.clone()) else {
+            let Ok(mut up) = pair.upload_to(target.clone(), options.clone()) else {
                 panic!("the harness's own upload is refused");
             };
-            let mut server = Server::new(kind, size);
-            server.url_style = inp.u8();
             let steps = inp.u8() % 12;
-            let mut now = Timestamp::from_unix_millis(START);
             for _ in 0..steps {
-                match up.poll(now) {
-                    Action::Send(req) => {
-                        let reply = server.answer(&req, now);
-                        let _ = up.handle_response(now, req.id(), reply.response());
-                    }
-                    Action::Wait { until, .. } => now = until,
+                match pair.poll(&mut up) {
+                    Action::Send(req) => deliver(&mut pair, &mut up, &req, &Answer::Graph),
+                    Action::Wait { until, .. } => pair.now = until,
                     _ => break,
                 }
-                now = now.saturating_add(Duration::from_millis(10));
+                pair.now = pair.now.saturating_add(Duration::from_millis(10));
             }
             let saved = up.save();
             let back = match Upload::restore(
                 saved.as_bytes(),
-                target(kind),
+                target.clone(),
                 file(size),
                 options.clone(),
             ) {
@@ -2021,7 +1576,7 @@ pub fn restore(data: &[u8]) {
             }
         }
     };
-    let up = Upload::restore(&saved, target(kind), file(size), options.clone());
+    let up = Upload::restore(&saved, target.clone(), file(size), options.clone());
     let Ok(mut up) = up else {
         return;
     };
@@ -2048,7 +1603,7 @@ pub fn restore(data: &[u8]) {
     assert!(!saved_again.contains(TOKEN) || String::from_utf8_lossy(&saved).contains(TOKEN));
     if matches!(state, State::Done | State::Cancelled) {
         // A finished upload restores finished: the same outcome, no request, ever.
-        let now = Timestamp::from_unix_millis(START);
+        let now = pair.now;
         let first = up.poll(now);
         assert!(
             matches!(first, Action::Done(_) | Action::Cancelled),
@@ -2058,26 +1613,29 @@ pub fn restore(data: &[u8]) {
         assert_eq!(up.poll(now), first, "a restored outcome must stay");
         return;
     }
-    let mut server = Server::new(kind, size);
-    let mut check = Checker::new(&up, kind, &options);
+    pair.watch(&up, &options);
+    let unavailable = Answer::Custom {
+        keep: false,
+        reply: Reply::new(503, Vec::new()),
+    };
     for i in 0..24u32 {
-        let action = check.poll(&mut up);
+        let action = pair.poll(&mut up);
         match action {
             Action::Send(req) => {
-                let reply = if i % 7 == 3 {
-                    Reply::new(503, Vec::new())
+                let answer = if i % 7 == 3 {
+                    &unavailable
                 } else {
-                    server.answer(&req, check.now)
+                    &Answer::Graph
                 };
-                check.respond(&mut up, &req, &reply);
+                deliver(&mut pair, &mut up, &req, answer);
             }
-            Action::Wait { until, .. } => check.now = until,
+            Action::Wait { until, .. } => pair.now = until,
             Action::RefreshToken => {
-                let _ = up.token_refreshed(check.now);
+                let _ = up.token_refreshed(pair.now);
             }
             _ => break,
         }
-        check.now = check.now.saturating_add(Duration::from_millis(10));
+        pair.now = pair.now.saturating_add(Duration::from_millis(10));
     }
 }
 

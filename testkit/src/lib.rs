@@ -55,7 +55,7 @@ pub mod fuzzing;
 mod pair;
 pub mod strategies;
 
-pub use check::Checker;
+pub use check::{same_origin, Checker};
 pub use graph_model::{Config, Fault, FaultRule, Faults, Model, RequestKind};
 pub use pair::{
     Delivery, End, Exchange, Pair, Run, Stuck, TestFile, HELD_BYTES, ROUND_TRIP, START,
