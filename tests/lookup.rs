@@ -5,28 +5,13 @@
 
 mod kit;
 
-use graph_model::{system_time, Attachment};
+use std::time::Duration;
+
 use kit::*;
 use upload_session::{Options, Purpose, State};
-use upload_session_testkit::{Pair, START};
 
 fn mib2() -> Options {
     Options::default().with_chunk_size(MIB2)
-}
-
-/// Puts an attachment of the pair's file name on the task, as an earlier client made it
-/// `age_ms` before the start.
-fn attach_earlier(pair: &mut Pair, id: &str, size: u64, age_ms: u64) {
-    let task = pair.model.task();
-    let made = Attachment {
-        id: id.to_owned(),
-        name: pair.file.name().to_owned(),
-        size,
-        content_type: "application/octet-stream".to_owned(),
-        bytes: Vec::new(),
-        last_modified: system_time(START - age_ms),
-    };
-    assert!(pair.model.attach(&task, made));
 }
 
 /// The final PUT lands and its answer is lost; the status query answers 404 as it would for
@@ -135,7 +120,7 @@ fn a_lost_single_post_is_looked_for_before_posting_again() {
 fn an_earlier_attachment_of_the_same_file_is_not_taken() {
     // The POST did not land: the earlier attachment must not end the upload.
     let mut pair = pair("drop@1/post", 1000);
-    attach_earlier(&mut pair, "EARLIER=", 1000, 60_000);
+    pair.attach_earlier("EARLIER=", 1000, Duration::from_millis(60_000));
     let mut up = pair.upload(Options::default());
     let run = drive(&mut pair, &mut up);
     let c = done(&run).clone();
@@ -148,7 +133,7 @@ fn an_earlier_attachment_of_the_same_file_is_not_taken() {
 
     // The POST landed: of the two, the new one is the result.
     let mut pair = kit::pair("lost@1/post", 1000);
-    attach_earlier(&mut pair, "EARLIER=", 1000, 60_000);
+    pair.attach_earlier("EARLIER=", 1000, Duration::from_millis(60_000));
     let mut up = pair.upload(Options::default());
     let run = drive(&mut pair, &mut up);
     let c = done(&run).clone();
@@ -164,8 +149,8 @@ fn an_earlier_attachment_of_the_same_file_is_not_taken() {
 #[test]
 fn a_lost_final_answer_is_told_from_other_attachments() {
     let mut pair = pair("lost-final", SEED_SIZE);
-    attach_earlier(&mut pair, "EARLIER=", SEED_SIZE, 3_600_000);
-    attach_earlier(&mut pair, "OTHER+SIZE=", SEED_SIZE - 1, 0);
+    pair.attach_earlier("EARLIER=", SEED_SIZE, Duration::from_millis(3_600_000));
+    pair.attach_earlier("OTHER+SIZE=", SEED_SIZE - 1, Duration::from_millis(0));
     let mut up = pair.upload(mib2());
     let run = drive(&mut pair, &mut up);
     let c = done(&run).clone();

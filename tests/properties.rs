@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use graph_model::{system_time, Attachment, Fault, FaultRule, Faults, RequestKind, When};
+use graph_model::{Fault, FaultRule, Faults, RequestKind, When};
 use proptest::prelude::*;
 use upload_session::{Action, Error, Options, ProtocolError, Purpose, Upload};
 use upload_session_testkit::{strategies, Config, Delivery, End, Pair, ROUND_TRIP, START};
@@ -117,19 +117,7 @@ fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
     let mut pair = Pair::new(config, s.size);
     pair.now = upload_session::Timestamp::from_unix_millis(START);
     if let Some(ago) = s.existing_ago_ms {
-        let created = pair.model.server_time(START).saturating_sub(ago);
-        let task = pair.model.task();
-        pair.model.attach(
-            &task,
-            Attachment {
-                id: "AAMkADold=".into(),
-                name: pair.file.name().to_string(),
-                size: s.size,
-                content_type: "application/octet-stream".into(),
-                bytes: Vec::new(),
-                last_modified: system_time(created),
-            },
-        );
+        pair.attach_earlier("AAMkADold=", s.size, Duration::from_millis(ago));
     }
     let policy = options(s).retry;
     let mut up = pair.upload(options(s));

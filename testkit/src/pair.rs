@@ -153,6 +153,33 @@ impl Run {
     pub fn lines(&self) -> Vec<String> {
         self.log.iter().map(Exchange::line).collect()
     }
+
+    /// The status of each exchange; `None` where no answer came.
+    pub fn statuses(&self) -> Vec<Option<u16>> {
+        self.log.iter().map(|e| e.status).collect()
+    }
+
+    /// The completion of a run that must have finished.
+    ///
+    /// # Panics
+    /// When it did not, naming how it ended and its requests.
+    pub fn done(&self) -> &Completion {
+        match &self.end {
+            End::Done(c) => c,
+            other => panic!("expected Done, got {other:?}; lines {:?}", self.lines()),
+        }
+    }
+
+    /// The error of a run that must have failed.
+    ///
+    /// # Panics
+    /// When it did not.
+    pub fn failed(&self) -> &Error {
+        match &self.end {
+            End::Failed(e) => e,
+            other => panic!("expected Failed, got {other:?}; lines {:?}", self.lines()),
+        }
+    }
 }
 
 /// A drive that hit its step cap without an end.
@@ -199,6 +226,36 @@ impl Pair {
             checker: None,
             before: Vec::new(),
         }
+    }
+
+    /// A model under the fault plan `plan` (`"throttle=2@1/create drop@3/put"`, see
+    /// [`graph_model::SPEC_HELP`]) and a file of `size` bytes.
+    pub fn with_plan(plan: &str, size: u64) -> Result<Self, graph_model::FaultSpecError> {
+        Ok(Pair::new(
+            Config {
+                faults: graph_model::Faults::plan(plan)?,
+                ..Config::default()
+            },
+            size,
+        ))
+    }
+
+    /// Puts an attachment named like the file on the default task, made `age` before the
+    /// server's clock's now, as an earlier upload would have left it.
+    pub fn attach_earlier(&mut self, id: &str, size: u64, age: Duration) {
+        let server_now = self.model.server_time(self.now.as_unix_millis());
+        let made = graph_model::Attachment {
+            id: id.to_string(),
+            name: self.file.name().to_string(),
+            size,
+            content_type: "application/octet-stream".to_string(),
+            bytes: Vec::new(),
+            last_modified: graph_model::system_time(
+                server_now.saturating_sub(age.as_millis() as u64),
+            ),
+        };
+        let task = self.model.task();
+        assert!(self.model.attach(&task, made), "the default task exists");
     }
 
     /// The model's default task as a To Do target, the `/me` way.

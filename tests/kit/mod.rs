@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use upload_session::{Completion, Error, Options, Upload};
-use upload_session_testkit::{Config, End, Faults, Pair, Run};
+use upload_session_testkit::{Config, Faults, Pair, Run};
 
 /// 2 MiB, the chunk of the protocol's own example (docs/protocol.md §3).
 pub const MIB2: u64 = 2_097_152;
@@ -30,35 +30,22 @@ pub fn drive(pair: &mut Pair, up: &mut Upload) -> Run {
 
 /// The completion of a run that must have finished.
 pub fn done(run: &Run) -> &Completion {
-    match &run.end {
-        End::Done(c) => c,
-        other => panic!("expected Done, got {other:?}; lines {:?}", run.lines()),
-    }
+    run.done()
 }
 
 /// The error of a run that must have failed.
 pub fn failed(run: &Run) -> &Error {
-    match &run.end {
-        End::Failed(e) => e,
-        other => panic!("expected Failed, got {other:?}; lines {:?}", run.lines()),
-    }
+    run.failed()
 }
 
 /// The status of each exchange; `None` where no answer came.
 pub fn statuses(run: &Run) -> Vec<Option<u16>> {
-    run.log.iter().map(|e| e.status).collect()
+    run.statuses()
 }
 
 /// The machine `saved` restores for the pair's file and target, checked from here on like a
 /// new one (the process that held the old one is gone).
 pub fn restore(pair: &mut Pair, saved: &str, options: Options) -> Upload {
-    let up = Upload::restore(
-        saved.as_bytes(),
-        pair.target(),
-        pair.file.info(),
-        options.clone(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    pair.watch(&up, &options);
-    up
+    pair.restore(saved, options)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
