@@ -1,6 +1,8 @@
-//! An emulator of the Microsoft Graph To Do task-attachment endpoints, with
-//! seeded fault injection, for testing upload clients over real HTTP: the HTTP face of
-//! the sans-IO [`graph_model::Model`], which holds every Graph rule.
+//! An emulator of the Microsoft Graph To Do task-attachment endpoints (and OneDrive drive
+//! items), with seeded fault injection, for testing upload clients over real HTTP: the
+//! HTTP face of the sans-IO [`graph_model::Model`], which holds every Graph rule. The face
+//! reads each request whole before the model decides, so a dropped connection comes after
+//! the client sent its last byte.
 //!
 //! It serves HTTP/1.1 on `127.0.0.1` (see `docs/protocol.md` in the project for
 //! the protocol): `createUploadSession`, `PUT {uploadUrl}/content`, the

@@ -1122,3 +1122,50 @@ fn binary_prints_its_coordinates_and_serves() {
         .unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("lose-range"));
 }
+
+/// A OneDrive drive item over HTTP (docs/protocol.md §8): the session is created on Graph
+/// with the token, its uploadUrl is on the second origin and takes none, fragments on the
+/// 320 KiB grid are answered 202 with `"S-"` ranges, and the last one with the item.
+#[test]
+fn a_drive_item_uploads_on_the_second_origin_without_the_token() {
+    let emu = start();
+    let auth = format!("Bearer {}", emu.token());
+    let r = send(
+        &format!(
+            "{}/me/drive/items/F1:/a.bin:/createUploadSession",
+            emu.base_url()
+        ),
+        "POST",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"item":{"@microsoft.graph.conflictBehavior":"rename","name":"a.bin"}}"#,
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{r:?}");
+    let url = r.json()["uploadUrl"].as_str().unwrap().to_string();
+    assert!(url.starts_with(&emu.foreign_origin()), "{url}");
+    let data = file(327_680 + 5);
+    let put = |start: usize, len: usize, auth: Option<&str>| {
+        let cr = format!("bytes {}-{}/{}", start, start + len - 1, data.len());
+        let mut h = vec![
+            ("Content-Type", "application/octet-stream"),
+            ("Content-Range", cr.as_str()),
+        ];
+        if let Some(a) = auth {
+            h.push(("Authorization", a));
+        }
+        send(&url, "PUT", &h, &data[start..start + len]).unwrap()
+    };
+    assert_eq!(put(0, 327_680, Some(&auth)).status, 401);
+    let r = put(0, 327_680, None);
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.ranges(), ["327680-"]);
+    let r = put(327_680, 5, None);
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.json()["name"], "a.bin");
+    assert_eq!(r.json()["size"], data.len() as u64);
+    assert_eq!(emu.tokens_sent_to_foreign_origin(), 1);
+    assert_eq!(emu.violations().len(), 1, "the one PUT with a token");
+}

@@ -8,6 +8,12 @@
 //! `graph-emulator` crate is its HTTP face, and `upload-session-testkit` drives a client
 //! against it in memory.
 //!
+//! It serves two destinations, each described as data (`target.rs`): To Do task
+//! attachments (`/todo/lists/{l}/tasks/{t}/attachments/createUploadSession`) and OneDrive
+//! drive items (`/drive/items/{folder}:/{name}:/createUploadSession`, uploadUrls on the
+//! second origin that take no token, 202 answers, the 320 KiB grid, completion with the
+//! item's JSON, a taken name failing with 409, replaced or renamed as asked).
+//!
 //! It is strict where Graph is (docs/protocol.md in the project), so that a client that
 //! passes it passes Graph:
 //!

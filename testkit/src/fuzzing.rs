@@ -1372,7 +1372,11 @@ fn check_restored(saved: &str, restored: &Upload) {
     } else {
         assert_eq!(got["phase"], want["phase"], "restore changed the phase");
     }
-    assert_eq!(got["wait"], want["wait"], "restore changed the wait");
+    // A wait outlives the restore, unless the restore ended the upload (a cancel with
+    // nothing to delete): an ended upload waits for nothing.
+    if !matches!(kind(&got).as_str(), "cancelled" | "done") {
+        assert_eq!(got["wait"], want["wait"], "restore changed the wait");
+    }
 }
 
 fn saved_value(saved: &str) -> serde_json::Value {
