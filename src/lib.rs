@@ -99,6 +99,7 @@ mod interop;
 mod machine;
 mod options;
 mod phase;
+mod quickxor;
 mod ranges;
 mod request;
 mod response;
@@ -115,6 +116,7 @@ pub use error::{
 pub use machine::{Upload, MAX_STALLS};
 pub use options::{FileInfo, Options, Progress, State};
 pub use phase::{LOOKUP_TOLERANCE, MAX_LOOKUP_PAGES};
+pub use quickxor::{HashGap, QuickXorHash};
 pub use ranges::{ByteRange, ContentRange, ExpectedRanges, RangeError};
 pub use request::{
     base64_len, Action, Base64Encoder, Body, Completion, HeaderValue, Method, Purpose, Request,
