@@ -66,6 +66,8 @@ pub(crate) enum Answer {
     },
     /// Refused for good.
     Refused(StatusError),
+    /// A drive item's name is taken, and the conflict behaviour says fail.
+    NameConflict(StatusError),
     /// Broke the protocol.
     Broken(ProtocolError),
 }
@@ -104,6 +106,14 @@ pub(crate) fn classify(
         Purpose::UploadChunk if profile.intermediate_statuses.contains(&status) => {
             session_ranges(resp, size, scratch)
         }
+        // A drive item's name is taken (docs/protocol.md §8).
+        Purpose::UploadChunk if status == 409 && profile.name_conflict_on_409 => {
+            Answer::NameConflict(StatusError {
+                purpose,
+                status,
+                graph: parse_graph_error(resp.body_bytes()),
+            })
+        }
         // A disagreement whose body happens to carry ranges answers itself.
         Purpose::UploadChunk if matches!(status, 409 | 416) => {
             match parse_upload_session(resp.body_bytes(), size, scratch) {
@@ -120,6 +130,20 @@ pub(crate) fn classify(
             Answer::Gone
         }
         Purpose::Cancel if ok => Answer::Deleted,
+        // A drive item read by its path: there (a one-item listing) or not (docs/protocol.md §8).
+        Purpose::FindResult if status == 404 && profile.lookup_by_item => Answer::Listing {
+            items: Vec::new(),
+            next: None,
+        },
+        Purpose::FindResult if ok && profile.lookup_by_item => {
+            match parse_attachment(resp.body_bytes()) {
+                Ok(item) => Answer::Listing {
+                    items: vec![item],
+                    next: None,
+                },
+                Err(e) => Answer::Broken(e.into()),
+            }
+        }
         Purpose::FindResult if ok => match parse_attachment_list(resp.body_bytes()) {
             Ok((items, next)) => Answer::Listing { items, next },
             Err(e) => Answer::Broken(e.into()),

@@ -25,6 +25,11 @@ pub enum Error {
     /// The server refused a request with a status that retrying cannot fix.
     #[error(transparent)]
     Status(#[from] StatusError),
+    /// The destination's name is taken and the conflict behaviour is `fail`: a drive item's
+    /// final PUT answered 409 (docs/protocol.md §8). Nothing was overwritten; upload again
+    /// with another name or conflict behaviour.
+    #[error("the name is taken at the destination and the conflict behaviour is fail ({0})")]
+    NameConflict(StatusError),
     /// Transient failures went on past the retry policy's limits.
     #[error("gave up on the {purpose} after {attempts} failed tries in a row (last: {last})")]
     RetriesExhausted {

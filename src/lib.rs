@@ -126,7 +126,10 @@ pub use response::{Response, TransportError};
 pub use retry::{RetryPolicy, Rng};
 pub use session::{BodyError, GraphError, LocationError};
 pub use state::STATE_VERSION;
-pub use target::{CompletionRule, CreateBody, Owner, Profile, PutUrl, SessionAuth, Target};
+pub use target::{
+    CompletionRule, Conflict, CreateBody, Drive, DrivePlace, OutlookItem, Owner, Profile, PutUrl,
+    SessionAuth, Target,
+};
 pub use time::{DateError, Timestamp};
 pub use url::{Redacted, UrlError};
 

@@ -354,7 +354,7 @@ fn restored_phase(
             Restored::Live(Resume::Session(Box::new(s)))
         }
         SavedPhase::Lookup { since, then } => {
-            let Some(url) = target.collection_url() else {
+            let Some(url) = target.lookup_url() else {
                 return Err(invalid(
                     "a look-up for a target without a listing".to_owned(),
                 ));

@@ -58,8 +58,9 @@ pub enum CompletionRule {
     JsonBody,
 }
 
-/// A resource's quirks, as data. See [`Profile::TODO_TASK`] for the one this crate drives
-/// end to end, and the unit tests of this module for OneDrive built the same way.
+/// A resource's quirks, as data: [`Profile::TODO_TASK`], [`Profile::DRIVE_ITEM`],
+/// [`Profile::OUTLOOK_ATTACHMENT`] and [`Profile::PRINT_DOCUMENT`] ship; the `Target`
+/// constructors pick them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Profile {
@@ -91,6 +92,15 @@ pub struct Profile {
     /// Whether the result can be looked for in the listing of the collection's attachments
     /// when the answer to the final request was lost (docs/protocol.md §8).
     pub can_list_attachments: bool,
+    /// The `@odata.type` of the single POST's attachment (docs/protocol.md §7, §8).
+    pub single_post_type: &'static str,
+    /// Whether a `409` to a PUT means the destination's name is taken (OneDrive,
+    /// docs/protocol.md §8) rather than a disagreement about ranges.
+    pub name_conflict_on_409: bool,
+    /// Whether the result is looked for by reading the destination item itself (OneDrive:
+    /// `GET` the item's path, 404 when it is not there) rather than by listing a collection
+    /// (docs/protocol.md §8).
+    pub lookup_by_item: bool,
 }
 
 impl Profile {
@@ -115,7 +125,149 @@ impl Profile {
         // 3 MB read as 3,000,000: under both readings (docs/protocol.md §7).
         single_post_below: Some(3_000_000),
         can_list_attachments: true,
+        single_post_type: "#microsoft.graph.taskFileAttachment",
+        name_conflict_on_409: false,
+        lookup_by_item: false,
     };
+
+    /// A OneDrive or SharePoint drive item (docs/protocol.md §8): PUTs to the uploadUrl as
+    /// given and without the token, chunks on the 327,680-byte grid and under 60 MiB (10 MiB
+    /// by default), files up to 250 GiB, 202 while going on, 200 or 201 with the item's JSON
+    /// when done, and a 409 to a PUT is a name already taken. The conflict behaviour is
+    /// `fail` here; [`Target::drive_item`] sets the one asked for.
+    pub const DRIVE_ITEM: Profile = Profile {
+        name: "drive-item",
+        create_body: CreateBody::DriveItem {
+            conflict_behavior: "fail",
+        },
+        put_url: PutUrl::AsGiven,
+        session_auth: SessionAuth::PreAuthenticated,
+        // "Less than 60 MiB", on the grid: the largest multiple of 327,680 below it.
+        max_chunk: 60 * 1024 * 1024 - 327_680,
+        chunk_align: 327_680,
+        // 10 MiB, the top of the recommended 5-10 MiB.
+        default_chunk: 32 * 327_680,
+        max_size: 250 * 1024 * 1024 * 1024,
+        intermediate_statuses: &[202],
+        complete_statuses: &[200, 201],
+        completion: CompletionRule::JsonBody,
+        single_post_below: None,
+        // A lost final answer is settled by reading the item (docs/protocol.md §8).
+        can_list_attachments: true,
+        single_post_type: "",
+        name_conflict_on_409: true,
+        lookup_by_item: true,
+    };
+
+    /// An Outlook message or event attachment (docs/protocol.md §8): PUTs to the uploadUrl
+    /// as given (another host, `authtoken` in its query) and without the token, under
+    /// 4,000,000 bytes each, files up to 150 MiB by session and the single POST of a
+    /// `fileAttachment` below 3,000,000 bytes, 200 while going on, 201 with a `Location`
+    /// ending `Attachments('{id}')` when done.
+    pub const OUTLOOK_ATTACHMENT: Profile = Profile {
+        name: "outlook-attachment",
+        create_body: CreateBody::AttachmentItem,
+        put_url: PutUrl::AsGiven,
+        session_auth: SessionAuth::PreAuthenticated,
+        max_chunk: 3_999_999,
+        chunk_align: 1,
+        default_chunk: 3_932_160,
+        max_size: 150 * 1024 * 1024,
+        intermediate_statuses: &[200],
+        complete_statuses: &[201],
+        completion: CompletionRule::Location,
+        // Sessions are for 3 MB and up; below, the service may refuse one.
+        single_post_below: Some(3_000_000),
+        can_list_attachments: true,
+        single_post_type: "#microsoft.graph.fileAttachment",
+        name_conflict_on_409: false,
+        lookup_by_item: false,
+    };
+
+    /// A Universal Print document (docs/protocol.md §8): PUTs to the uploadUrl as given and
+    /// without the token, under 10,000,000 bytes each, 202 while going on (several ranges
+    /// possible), 201 with the document's JSON when done. No single POST, no listing.
+    pub const PRINT_DOCUMENT: Profile = Profile {
+        name: "print-document",
+        create_body: CreateBody::PrintDocument,
+        put_url: PutUrl::AsGiven,
+        session_auth: SessionAuth::PreAuthenticated,
+        max_chunk: 9_999_999,
+        chunk_align: 1,
+        default_chunk: 3_932_160,
+        // The service's limit is not documented: it refuses what it must.
+        max_size: u64::MAX,
+        intermediate_statuses: &[202],
+        complete_statuses: &[200, 201],
+        completion: CompletionRule::JsonBody,
+        single_post_below: None,
+        can_list_attachments: false,
+        single_post_type: "",
+        name_conflict_on_409: false,
+        lookup_by_item: false,
+    };
+}
+
+/// Which drive a drive item lives in (docs/protocol.md §8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Drive {
+    /// The signed-in user's: `/me/drive`.
+    Me,
+    /// A drive by ID: `/drives/{id}`.
+    Id(String),
+    /// A user's: `/users/{id}/drive`.
+    User(String),
+    /// A group's: `/groups/{id}/drive`.
+    Group(String),
+    /// A SharePoint site's: `/sites/{id}/drive`.
+    Site(String),
+}
+
+/// Where in the drive the item goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DrivePlace {
+    /// By path from the root: `/folder/name.ext`.
+    Path(String),
+    /// By the parent folder's item ID and the item's name.
+    Parent {
+        /// The folder's item ID.
+        item: String,
+        /// The file's name in it.
+        name: String,
+    },
+}
+
+/// What a drive upload does when the name is taken (docs/protocol.md §8).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Conflict {
+    /// The final PUT fails with 409 ([`crate::Error::NameConflict`]): nothing is
+    /// overwritten. The service's default.
+    #[default]
+    Fail,
+    /// The new bytes replace the item.
+    Replace,
+    /// The new item gets a free name.
+    Rename,
+}
+
+impl Conflict {
+    /// The value of `@microsoft.graph.conflictBehavior`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Conflict::Fail => "fail",
+            Conflict::Replace => "replace",
+            Conflict::Rename => "rename",
+        }
+    }
+}
+
+/// Which Outlook item an attachment goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutlookItem {
+    /// A message: `/messages/{id}`.
+    Message,
+    /// An event: `/events/{id}`.
+    Event,
 }
 
 /// Who owns the To Do task (docs/protocol.md §2).
@@ -135,6 +287,7 @@ pub struct Target {
     origin: Origin,
     create_url: String,
     collection_url: Option<String>,
+    lookup_url: Option<String>,
 }
 
 impl Target {
@@ -168,6 +321,128 @@ impl Target {
         Target::new(&base, Profile::TODO_TASK, create_url, Some(collection))
     }
 
+    /// A drive item: `{base}{drive}/root:{path}:/createUploadSession` or
+    /// `{base}{drive}/items/{parent}:/{name}:/createUploadSession`, each path segment
+    /// percent-encoded, with the conflict behaviour asked for.
+    pub fn drive_item(
+        base: &str,
+        drive: Drive,
+        place: DrivePlace,
+        conflict: Conflict,
+    ) -> Result<Target, ConfigError> {
+        let base = Self::check_base(base)?;
+        let mut url = base.clone();
+        let mut id_segment = |what: &'static str, prefix: &str, id: &str| {
+            non_empty(what, id)?;
+            url.push_str(prefix);
+            push_segment(&mut url, id);
+            Ok::<(), ConfigError>(())
+        };
+        match &drive {
+            Drive::Me => url.push_str("/me/drive"),
+            Drive::Id(id) => id_segment("drive ID", "/drives/", id)?,
+            Drive::User(id) => {
+                id_segment("user ID", "/users/", id)?;
+                url.push_str("/drive");
+            }
+            Drive::Group(id) => {
+                id_segment("group ID", "/groups/", id)?;
+                url.push_str("/drive");
+            }
+            Drive::Site(id) => {
+                id_segment("site ID", "/sites/", id)?;
+                url.push_str("/drive");
+            }
+        }
+        match &place {
+            DrivePlace::Path(path) => {
+                let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+                if segments.is_empty() {
+                    return Err(ConfigError::EmptyId("item path"));
+                }
+                url.push_str("/root:");
+                for segment in segments {
+                    url.push('/');
+                    push_segment(&mut url, segment);
+                }
+                url.push(':');
+            }
+            DrivePlace::Parent { item, name } => {
+                non_empty("parent item ID", item)?;
+                non_empty("item name", name)?;
+                url.push_str("/items/");
+                push_segment(&mut url, item);
+                url.push_str(":/");
+                push_segment(&mut url, name);
+                url.push(':');
+            }
+        }
+        let mut profile = Profile::DRIVE_ITEM;
+        profile.create_body = CreateBody::DriveItem {
+            conflict_behavior: conflict.as_str(),
+        };
+        // The item's own URL is where a lost final answer is settled.
+        let create_url = format!("{url}/createUploadSession");
+        Target::build(&base, profile, create_url, None, Some(url))
+    }
+
+    /// An Outlook message's or event's attachments: `{base}/me/messages/{id}/attachments`
+    /// (or `/events/`, or the `/users/{id}` forms).
+    pub fn outlook_attachment(
+        base: &str,
+        owner: Owner,
+        item: OutlookItem,
+        item_id: &str,
+    ) -> Result<Target, ConfigError> {
+        let base = Self::check_base(base)?;
+        let mut collection = base.clone();
+        match &owner {
+            Owner::Me => collection.push_str("/me"),
+            Owner::User(id) => {
+                non_empty("user ID", id)?;
+                collection.push_str("/users/");
+                push_segment(&mut collection, id);
+            }
+        }
+        let (what, segment) = match item {
+            OutlookItem::Message => ("message ID", "/messages/"),
+            OutlookItem::Event => ("event ID", "/events/"),
+        };
+        non_empty(what, item_id)?;
+        collection.push_str(segment);
+        push_segment(&mut collection, item_id);
+        collection.push_str("/attachments");
+        let create_url = format!("{collection}/createUploadSession");
+        Target::new(
+            &base,
+            Profile::OUTLOOK_ATTACHMENT,
+            create_url,
+            Some(collection),
+        )
+    }
+
+    /// A Universal Print document:
+    /// `{base}/print/printers/{p}/jobs/{j}/documents/{d}/createUploadSession`.
+    pub fn print_document(
+        base: &str,
+        printer_id: &str,
+        job_id: &str,
+        document_id: &str,
+    ) -> Result<Target, ConfigError> {
+        let base = Self::check_base(base)?;
+        non_empty("printer ID", printer_id)?;
+        non_empty("job ID", job_id)?;
+        non_empty("document ID", document_id)?;
+        let mut url = format!("{base}/print/printers/");
+        push_segment(&mut url, printer_id);
+        url.push_str("/jobs/");
+        push_segment(&mut url, job_id);
+        url.push_str("/documents/");
+        push_segment(&mut url, document_id);
+        url.push_str("/createUploadSession");
+        Target::new(&base, Profile::PRINT_DOCUMENT, url, None)
+    }
+
     /// Any resource: its profile, the URL to POST the session creation to, and, when the
     /// profile uses them, the collection URL for the single POST and the listing. Both URLs
     /// must be on the base URL's origin.
@@ -177,9 +452,25 @@ impl Target {
         create_url: String,
         collection_url: Option<String>,
     ) -> Result<Target, ConfigError> {
+        let lookup_url = collection_url.clone();
+        Target::build(base, profile, create_url, collection_url, lookup_url)
+    }
+
+    fn build(
+        base: &str,
+        profile: Profile,
+        create_url: String,
+        collection_url: Option<String>,
+        lookup_url: Option<String>,
+    ) -> Result<Target, ConfigError> {
         let base = Self::check_base(base)?;
         let (origin, _) = split_origin(&base).map_err(ConfigError::BaseUrl)?;
-        for url in std::iter::once(&create_url).chain(collection_url.as_ref()) {
+        let urls = [
+            Some(&create_url),
+            collection_url.as_ref(),
+            lookup_url.as_ref(),
+        ];
+        for url in urls.into_iter().flatten() {
             if !same_origin(url, &origin) {
                 return Err(ConfigError::ForeignResourceUrl);
             }
@@ -192,8 +483,8 @@ impl Target {
                 "default_chunk must be in 1..=max_chunk",
             ));
         }
-        if (profile.single_post_below.is_some() || profile.can_list_attachments)
-            && collection_url.is_none()
+        if (profile.single_post_below.is_some() && collection_url.is_none())
+            || (profile.can_list_attachments && lookup_url.is_none())
         {
             return Err(ConfigError::Profile(
                 "single POST and listing need a collection URL",
@@ -205,6 +496,7 @@ impl Target {
             origin,
             create_url,
             collection_url,
+            lookup_url,
         })
     }
 
@@ -237,6 +529,12 @@ impl Target {
         self.collection_url.as_deref()
     }
 
+    /// Where a result whose answer was lost is looked for: the collection to list, or (for
+    /// a drive item) the item to read (docs/protocol.md §8, §11).
+    pub fn lookup_url(&self) -> Option<&str> {
+        self.lookup_url.as_deref()
+    }
+
     /// Whether a request to `url` may carry the bearer token: only on the base URL's origin
     /// (docs/protocol.md §9).
     pub fn is_graph_origin(&self, url: &str) -> bool {
@@ -252,8 +550,9 @@ impl Target {
             CreateBody::AttachmentItem => json!({
                 "AttachmentItem": {"attachmentType": "file", "name": name, "size": size}
             }),
+            // The URL names the item; the body says what to do when the name is taken.
             CreateBody::DriveItem { conflict_behavior } => json!({
-                "item": {"@microsoft.graph.conflictBehavior": conflict_behavior, "name": name}
+                "item": {"@microsoft.graph.conflictBehavior": conflict_behavior, "fileSize": size}
             }),
             CreateBody::PrintDocument => json!({
                 "properties": {"documentName": name, "contentType": content_type, "size": size}
@@ -266,7 +565,7 @@ impl Target {
     /// before the base64 text and what goes after it.
     pub(crate) fn single_post_body(&self, name: &str, content_type: &str) -> (String, String) {
         let head = json!({
-            "@odata.type": "#microsoft.graph.taskFileAttachment",
+            "@odata.type": self.profile.single_post_type,
             "name": name,
             "contentType": content_type,
         })
@@ -338,37 +637,67 @@ mod tests {
         ));
     }
 
-    /// OneDrive is a profile plus two URLs: nothing in the machine changes (docs/protocol.md §8).
+    /// Each shipped target builds its URLs from IDs, each percent-encoded, and its create
+    /// body from the file (docs/protocol.md §8).
     #[test]
-    fn a_onedrive_profile_is_data() {
-        let onedrive = Profile {
-            name: "onedrive-item",
-            create_body: CreateBody::DriveItem {
-                conflict_behavior: "rename",
-            },
-            put_url: PutUrl::AsGiven,
-            session_auth: SessionAuth::PreAuthenticated,
-            max_chunk: 60 * 1024 * 1024 - 1,
-            chunk_align: 327_680,
-            default_chunk: 32 * 327_680,
-            max_size: 250 * 1024 * 1024 * 1024,
-            intermediate_statuses: &[202],
-            complete_statuses: &[200, 201],
-            completion: CompletionRule::JsonBody,
-            single_post_below: None,
-            can_list_attachments: false,
-        };
+    fn shipped_targets_build_their_urls_and_bodies() {
         let base = "https://graph.microsoft.com/v1.0";
-        let t = Target::new(
-            base,
-            onedrive,
-            format!("{base}/me/drive/items/P:/a.bin:/createUploadSession"),
-            None,
-        )
-        .unwrap();
+        let by_parent = DrivePlace::Parent {
+            item: "01AB+C".into(),
+            name: "a b.bin".into(),
+        };
+        let t = Target::drive_item(base, Drive::Me, by_parent, Conflict::Rename).unwrap();
         assert_eq!(
-            t.create_body("a.bin", 5, "x"),
-            r#"{"item":{"@microsoft.graph.conflictBehavior":"rename","name":"a.bin"}}"#
+            t.create_url(),
+            format!("{base}/me/drive/items/01AB%2BC:/a%20b.bin:/createUploadSession")
+        );
+        assert_eq!(
+            t.lookup_url(),
+            Some(format!("{base}/me/drive/items/01AB%2BC:/a%20b.bin:").as_str())
+        );
+        assert_eq!(
+            t.create_body("a b.bin", 5, "x"),
+            r#"{"item":{"@microsoft.graph.conflictBehavior":"rename","fileSize":5}}"#
+        );
+        for (drive, prefix) in [
+            (Drive::Id("b!x".into()), "/drives/b%21x"),
+            (Drive::User("u@x.com".into()), "/users/u%40x.com/drive"),
+            (Drive::Group("G".into()), "/groups/G/drive"),
+            (Drive::Site("s,1".into()), "/sites/s%2C1/drive"),
+        ] {
+            let path = DrivePlace::Path("/Docs/r.pdf".into());
+            let t = Target::drive_item(base, drive, path, Conflict::Fail).unwrap();
+            assert_eq!(
+                t.create_url(),
+                format!("{base}{prefix}/root:/Docs/r.pdf:/createUploadSession")
+            );
+        }
+        let empty = DrivePlace::Path("//".into());
+        assert!(matches!(
+            Target::drive_item(base, Drive::Me, empty, Conflict::Fail),
+            Err(ConfigError::EmptyId("item path"))
+        ));
+
+        let t = Target::outlook_attachment(base, Owner::Me, OutlookItem::Event, "E=").unwrap();
+        assert_eq!(
+            t.collection_url(),
+            Some(format!("{base}/me/events/E=/attachments").as_str())
+        );
+        assert_eq!(
+            t.create_body("f", 3, "x"),
+            r#"{"AttachmentItem":{"attachmentType":"file","name":"f","size":3}}"#
+        );
+        let (pre, _) = t.single_post_body("f", "x");
+        assert!(pre.contains("#microsoft.graph.fileAttachment"), "{pre}");
+
+        let t = Target::print_document(base, "P", "J/1", "D").unwrap();
+        assert_eq!(
+            t.create_url(),
+            format!("{base}/print/printers/P/jobs/J%2F1/documents/D/createUploadSession")
+        );
+        assert_eq!(
+            t.create_body("f", 3, "text/plain"),
+            r#"{"properties":{"contentType":"text/plain","documentName":"f","size":3}}"#
         );
         assert!(matches!(
             Target::new(

@@ -231,10 +231,15 @@ impl Model {
                 .into();
         }
         let align = parent.rules().chunk_align;
+        let gap_end = self
+            .store
+            .sessions
+            .get(sid)
+            .and_then(|s| s.missing().first().map(|m| m.1));
         if let (false, ContentRange::Bytes { end, .. }) = (is_final, &cr) {
-            // Every fragment but the last ends on the grid; after a partly kept one the
-            // next may start off it and realign (docs/protocol.md §8).
-            if (end + 1) % align != 0 {
+            // Every fragment but the last ends on the grid, or where a gap ends: after a
+            // partly kept one the next may start off it and realign (docs/protocol.md §8).
+            if (end + 1) % align != 0 && Some(end + 1) != gap_end {
                 return ctx
                     .bad(&format!(
                         "A fragment that is not the last must end on a multiple of {align} bytes."
@@ -343,15 +348,36 @@ impl Model {
             bytes: s.assemble(),
             last_modified: system_time(ctx.now),
         };
-        if s.parent.rules().makes == Makes::DriveItem {
-            return self.complete_item(ctx, sid, &s, attachment, fault, kept_503);
-        }
-        let location = format!(
-            "{}/{}/{}",
-            self.parent_url(ctx, &s.parent),
-            s.parent.rules().location_segment,
-            encode_segment(&id)
-        );
+        let location = match s.parent.rules().makes {
+            Makes::DriveItem | Makes::Document => {
+                return self.complete_item(ctx, sid, &s, attachment, fault, kept_503)
+            }
+            Makes::Attachment => format!(
+                "{}/{}/{}",
+                self.parent_url(ctx, &s.parent),
+                s.parent.rules().location_segment,
+                encode_segment(&id)
+            ),
+            // Outlook names the attachment on its own host, OData style (docs/protocol.md §8).
+            Makes::OutlookAttachment => {
+                let (collection, item) = match &s.parent {
+                    Parent::Outlook { collection, id } => (collection.as_str(), id.as_str()),
+                    _ => ("messages", ""),
+                };
+                let kind = if collection == "events" {
+                    "Events"
+                } else {
+                    "Messages"
+                };
+                format!(
+                    "{}/api/v2.0/Users('{}')/{kind}('{}')/Attachments('{}')",
+                    self.foreign_origin,
+                    ctx.user,
+                    encode_segment(item),
+                    encode_segment(&id)
+                )
+            }
+        };
         self.store
             .attachments
             .entry(s.parent)
@@ -374,8 +400,9 @@ impl Model {
         self.lost_or(fault, a)
     }
 
-    /// A drive item's completion (docs/protocol.md §8): a name already taken fails with
-    /// 409, is replaced (200), or is renamed; the answer carries the item.
+    /// A drive item's or print document's completion (docs/protocol.md §8): a drive name
+    /// already taken fails with 409, is replaced (200), or is renamed; the answer carries
+    /// what was made.
     fn complete_item(
         &mut self,
         ctx: &mut Ctx<'_, '_>,
@@ -386,9 +413,17 @@ impl Model {
         kept_503: Option<Option<RetryAfter>>,
     ) -> Effect {
         let items = self.store.attachments.entry(s.parent.clone()).or_default();
-        let taken = items.iter().position(|i| i.name == item.name);
+        // A print document slot holds one document: a new upload replaces it.
+        let taken = match s.parent {
+            Parent::PrintDocument { .. } => (!items.is_empty()).then_some(0),
+            _ => items.iter().position(|i| i.name == item.name),
+        };
+        let conflict = match s.parent {
+            Parent::PrintDocument { .. } => Conflict::Replace,
+            _ => s.conflict,
+        };
         let mut status = 201;
-        match (taken, s.conflict) {
+        match (taken, conflict) {
             (None, _) => items.push(item.clone()),
             (Some(_), Conflict::Fail) => {
                 return ctx

@@ -25,38 +25,64 @@ impl Model {
             Ok(d) => d,
             Err(a) => return a.into(),
         };
-        let Some(info) = get_ci(&doc, "attachmentInfo").and_then(Value::as_object) else {
+        let rules = parent.rules();
+        let key = rules.create_key;
+        let Some(info) = get_ci(&doc, key).and_then(Value::as_object) else {
             return ctx
-                .bad("attachmentInfo is required and must be an object.")
+                .bad(&format!("{key} is required and must be an object."))
                 .into();
         };
-        match get_ci(info, "attachmentType").and_then(Value::as_str) {
-            Some(t) if eq(t, "file") => {}
-            Some(_) => return ctx.bad("attachmentType must be \"file\".").into(),
-            None => return ctx.bad("attachmentInfo.attachmentType is required.").into(),
-        }
-        let name = match get_ci(info, "name").and_then(Value::as_str) {
+        // Attachments say they are files; print documents name themselves differently.
+        let name_key = if rules.makes == Makes::Document {
+            "documentName"
+        } else {
+            match get_ci(info, "attachmentType").and_then(Value::as_str) {
+                Some(t) if eq(t, "file") => {}
+                Some(_) => return ctx.bad("attachmentType must be \"file\".").into(),
+                None => {
+                    return ctx
+                        .bad(&format!("{key}.attachmentType is required."))
+                        .into()
+                }
+            }
+            "name"
+        };
+        let name = match get_ci(info, name_key).and_then(Value::as_str) {
             Some(n) if !n.trim().is_empty() => n.to_string(),
             _ => {
                 return ctx
-                    .bad("attachmentInfo.name is required and must not be empty.")
+                    .bad(&format!(
+                        "{key}.{name_key} is required and must not be empty."
+                    ))
                     .into()
             }
         };
         let Some(size) = get_ci(info, "size").and_then(Value::as_u64) else {
             return ctx
-                .bad("attachmentInfo.size is required and must be a non-negative integer.")
+                .bad(&format!(
+                    "{key}.size is required and must be a non-negative integer."
+                ))
                 .into();
         };
-        if size > self.max_size {
+        let max = self.max_size.min(rules.max_session_size);
+        if size > max {
             // A refusal the client must expect: the limit is the server's to set.
             return ctx
                 .error(
                     400,
                     "invalidRequest",
+                    &format!("{key}.size {size} exceeds the limit of {max} bytes."),
+                )
+                .into();
+        }
+        if size < rules.min_session_size {
+            return ctx
+                .error(
+                    400,
+                    "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize",
                     &format!(
-                        "attachmentInfo.size {size} exceeds the limit of {} bytes.",
-                        self.max_size
+                        "Sessions take files of {} bytes and more; send a smaller one whole.",
+                        rules.min_session_size
                     ),
                 )
                 .into();
@@ -65,7 +91,6 @@ impl Model {
             Some(Value::String(ct)) if !ct.is_empty() => ct.clone(),
             _ => "application/octet-stream".to_string(),
         };
-
         self.open_session(ctx, parent, name, Some(size), content_type, Conflict::Fail)
     }
 
@@ -136,7 +161,7 @@ impl Model {
         let rules = parent.rules();
         let faults = self.store.plan.draw_session();
         let sid = self.store.new_id("AAMkAD", 52);
-        let mut status = 200;
+        let mut status = rules.create_status;
         let mut key_case = KeyCase::Camel;
         let mut status_refused = None;
         let mut expire_after_chunks = None;
@@ -173,10 +198,14 @@ impl Model {
                 rules.session_segment,
                 encode_segment(&sid)
             ),
-            Makes::DriveItem => format!("{host}/up/{}", encode_segment(&sid)),
+            Makes::OutlookAttachment | Makes::DriveItem | Makes::Document => {
+                format!("{host}/up/{}", encode_segment(&sid))
+            }
         };
         if let Some(t) = &tempauth {
-            upload_url.push_str("?tempauth=");
+            upload_url.push('?');
+            upload_url.push_str(rules.credential);
+            upload_url.push('=');
             upload_url.push_str(t);
         }
         let session = Session {

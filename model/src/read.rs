@@ -92,12 +92,21 @@ impl Model {
         self.lost_or(&fault, answer(204, Vec::new(), None))
     }
 
-    /// A drive item's JSON (docs/protocol.md §8).
+    /// A drive item's or print document's JSON (docs/protocol.md §8).
     pub(crate) fn item_json(&self, item: &Attachment, parent: &Parent) -> Value {
         let folder = match parent {
             Parent::DriveFolder { folder } => folder.as_str(),
-            Parent::TodoTask { .. } => "",
+            _ => "",
         };
+        if let Parent::PrintDocument { .. } = parent {
+            return json!({
+                "@odata.type": parent.rules().odata_type,
+                "id": item.id,
+                "displayName": item.name,
+                "contentType": item.content_type,
+                "size": item.size,
+            });
+        }
         json!({
             "@odata.type": parent.rules().odata_type,
             "id": item.id,

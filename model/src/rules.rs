@@ -307,6 +307,8 @@ impl Model {
         };
         ctx.version = version.to_string();
         let (user, rest) = match (segs.get(1), segs.get(2)) {
+            // Print lives under the tenant, not a user.
+            (Some(print), _) if eq(print, "print") => (self.user_id.clone(), &segs[1..]),
             (Some(me), _) if eq(me, "me") => (self.user_id.clone(), &segs[2..]),
             (Some(users), Some(u)) if eq(users, "users") => (u.clone(), &segs[3..]),
             _ => {
@@ -353,8 +355,23 @@ impl Model {
                         .not_found("The specified object was not found in the store.")
                         .into();
                 }
-                if let Parent::DriveFolder { .. } = parent {
-                    return self.drive_request(ctx, &parent, tail);
+                match parent {
+                    Parent::DriveFolder { .. } => return self.drive_request(ctx, &parent, tail),
+                    Parent::PrintDocument { .. } => {
+                        return match (m, tail) {
+                            ("POST", [c]) if eq(c, "createUploadSession") => {
+                                self.create_session(ctx, &parent)
+                            }
+                            _ => ctx
+                                .wrong(
+                                    404,
+                                    "ErrorItemNotFound",
+                                    "Resource not found for the segment.",
+                                )
+                                .into(),
+                        }
+                    }
+                    Parent::TodoTask { .. } | Parent::Outlook { .. } => {}
                 }
                 match (m, tail) {
                     ("POST", [a, c]) if eq(a, "attachments") && eq(c, "createUploadSession") => {
@@ -393,8 +410,10 @@ impl Model {
                 .lists
                 .get(list)
                 .is_some_and(|tasks| tasks.contains(task)),
-            // Every folder id stands for a folder.
-            Parent::DriveFolder { .. } => true,
+            // Every folder, message, event and print document id stands for one.
+            Parent::DriveFolder { .. } | Parent::Outlook { .. } | Parent::PrintDocument { .. } => {
+                true
+            }
         }
     }
 
@@ -571,8 +590,7 @@ impl Model {
         o.insert(exp.into(), graph_timestamp(s.expires_at).into());
         o.insert(
             ranges.into(),
-            s.next_expected_ranges(s.parent.rules().open_range_dash)
-                .into(),
+            s.next_expected_ranges(s.parent.rules().range_style).into(),
         );
         Value::Object(o)
     }
@@ -601,7 +619,8 @@ impl Model {
             return Err(gone(ctx));
         }
         if let Some(expected) = &s.tempauth {
-            if query_param(ctx.req.query(), "tempauth").as_deref() != Some(expected.as_str()) {
+            let param = s.parent.rules().credential;
+            if query_param(ctx.req.query(), param).as_deref() != Some(expected.as_str()) {
                 let message = "The tempauth credential of the uploadUrl is missing or wrong.";
                 return Err(match ctx.req.origin {
                     Origin::Foreign => ctx.wrong(401, "InvalidAuthenticationToken", message),

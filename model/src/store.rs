@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use crate::codec::base64_encode;
 use crate::faults::{ActivePlan, KeyCase};
 use crate::rng::SplitMix64;
-use crate::target::Parent;
+use crate::target::{Parent, RangeStyle};
 use crate::time::Millis;
 
 /// Which origin a request came to.
@@ -130,24 +130,24 @@ impl Session {
         out
     }
 
-    /// nextExpectedRanges: `"S-E"` (end inclusive) for gaps; the open last range as
-    /// `"S-"` with `dash` (drive items), else the start alone, `"0-"` when nothing arrived
-    /// (To Do) (docs/protocol.md §3, §4, §8).
-    pub(crate) fn next_expected_ranges(&self, dash: bool) -> Vec<String> {
+    /// nextExpectedRanges: `"S-E"` (end inclusive) for gaps; the open last range in the
+    /// destination's style (docs/protocol.md §3, §4, §8).
+    pub(crate) fn next_expected_ranges(&self, style: RangeStyle) -> Vec<String> {
+        let open = |s: u64| match style {
+            RangeStyle::Todo if s == 0 => "0-".to_string(),
+            RangeStyle::Todo | RangeStyle::Bare => s.to_string(),
+            RangeStyle::Dash => format!("{s}-"),
+        };
         let missing = self.missing();
         if missing.is_empty() {
             // A 0-byte session before its completing PUT.
-            return vec!["0-".to_string()];
+            return vec![open(0)];
         }
         missing
             .into_iter()
             .map(|(s, e)| {
                 if e == self.size {
-                    if s == 0 || dash {
-                        format!("{s}-")
-                    } else {
-                        s.to_string()
-                    }
+                    open(s)
                 } else {
                     format!("{s}-{}", e - 1)
                 }
@@ -348,13 +348,23 @@ mod tests {
     #[test]
     fn ranges_and_forget() {
         let mut s = session(10_000);
-        assert_eq!(s.next_expected_ranges(false), ["0-"]);
+        assert_eq!(s.next_expected_ranges(RangeStyle::Todo), ["0-"]);
         put(&mut s, 0, &[1; 5000]);
-        assert_eq!(s.next_expected_ranges(false), ["5000"]);
+        assert_eq!(s.next_expected_ranges(RangeStyle::Todo), ["5000"]);
         s.forget(1000, 2000);
-        assert_eq!(s.next_expected_ranges(false), ["1000-1999", "5000"]);
+        assert_eq!(
+            s.next_expected_ranges(RangeStyle::Todo),
+            ["1000-1999", "5000"]
+        );
         assert_eq!(s.missing(), [(1000, 2000), (5000, 10_000)]);
-        assert_eq!(s.next_expected_ranges(true), ["1000-1999", "5000-"]);
+        assert_eq!(
+            s.next_expected_ranges(RangeStyle::Dash),
+            ["1000-1999", "5000-"]
+        );
+        assert_eq!(
+            s.next_expected_ranges(RangeStyle::Bare),
+            ["1000-1999", "5000"]
+        );
         put(&mut s, 1000, &[2; 1000]);
         put(&mut s, 5000, &[3; 5000]);
         assert!(s.missing().is_empty());
@@ -369,7 +379,7 @@ mod tests {
         s.receive(0, 4, Some(&[&b"abc"[..], &b"d"[..]]));
         put(&mut s, 4, b"efg");
         assert_eq!(s.runs.len(), 1);
-        assert_eq!(s.next_expected_ranges(false), ["7"]);
+        assert_eq!(s.next_expected_ranges(RangeStyle::Todo), ["7"]);
         let at = s.runs[&0].bytes.as_ptr();
         put(&mut s, 7, b"hij");
         assert!(s.missing().is_empty());
@@ -381,7 +391,7 @@ mod tests {
         let mut s = session(10);
         put(&mut s, 0, b"abcdefg");
         s.forget(2, 4);
-        assert_eq!(s.next_expected_ranges(false), ["2-3", "7"]);
+        assert_eq!(s.next_expected_ranges(RangeStyle::Todo), ["2-3", "7"]);
         put(&mut s, 2, b"CD");
         put(&mut s, 7, b"hij");
         assert!(s.missing().is_empty());

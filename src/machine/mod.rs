@@ -34,6 +34,7 @@
 //! | Finding | Listing, no result | Creating, Posting, Failed or Cancelled, as the look-up said |
 //! | Cancelling | Deleted | Cancelled |
 //! | Cancelling | Gone; for an abandoned session's DELETE also Deleted, refused or broken | as Uploading, Gone |
+//! | Uploading | NameConflict (a drive item's 409) | Failed: nothing was overwritten |
 //! | live | refused or broken answer | Failed, keeping the session or look-up for a restore |
 //! | live | cancel | once no request is in flight: Cancelling with a session; Finding (then Cancelled, or Failed when the server said it completed) when the result may exist; else Cancelled |
 //! | Failed with a session | (a cancel asked before the failure) | Cancelling, unless the DELETE itself failed |
@@ -313,6 +314,7 @@ impl Upload {
         let known = match &answer {
             Answer::Transient { status, .. } => *status == 429,
             Answer::Refused(e) => (400..500).contains(&e.status),
+            Answer::NameConflict(_) => true,
             Answer::Broken(_) => false,
             _ => true,
         };
@@ -418,6 +420,7 @@ impl Upload {
                 Answer::Refused(_) | Answer::Broken(_),
             ) => self.session_gone(s),
             (phase, Answer::Refused(e)) => self.fail_in(phase, Error::Status(e)),
+            (phase, Answer::NameConflict(e)) => self.fail_in(phase, Error::NameConflict(e)),
             (phase, Answer::Broken(error)) => {
                 let e = Error::Protocol {
                     purpose: req.purpose,
@@ -595,7 +598,7 @@ impl Upload {
     }
 
     fn lookup(&mut self, since: SentAt, then: AfterLookup) -> Phase {
-        match self.target.collection_url() {
+        match self.target.lookup_url() {
             Some(url) => Phase::Finding(Lookup {
                 url: Arc::from(url),
                 pages: 1,
@@ -624,7 +627,7 @@ impl Upload {
     }
 
     fn lookup_data(&self, since: SentAt, then: AfterLookup) -> Resume {
-        match self.target.collection_url() {
+        match self.target.lookup_url() {
             Some(url) => Resume::Lookup(Lookup {
                 url: Arc::from(url),
                 pages: 1,
@@ -645,7 +648,7 @@ impl Upload {
             Verdict::Nothing(l) => self.found_nothing(l.then, l.since),
             Verdict::Inconclusive(mut l, why) => {
                 l.pages = 1;
-                l.url = Arc::from(self.target.collection_url().unwrap_or_default());
+                l.url = Arc::from(self.target.lookup_url().unwrap_or_default());
                 let error = ProtocolError::LookupInconclusive(why);
                 let e = Error::Protocol {
                     purpose: Purpose::FindResult,

@@ -17,9 +17,9 @@ use upload_session::fuzzing::{
 };
 
 use upload_session::{
-    Action, BodyError, ByteRange, CallerError, CompletionRule, ContentRange, CreateBody,
-    ExpectedRanges, FileInfo, Options, Owner, Profile, Purpose, PutUrl, RangeError, Request,
-    Response, RetryPolicy, SessionAuth, State, Target, Timestamp, TransportError, Upload,
+    Action, BodyError, ByteRange, CallerError, Conflict, ContentRange, Drive, DrivePlace,
+    ExpectedRanges, FileInfo, Options, Owner, Purpose, RangeError, Request, Response, RetryPolicy,
+    State, Target, Timestamp, TransportError, Upload,
 };
 
 use crate::{Config, Pair, TestFile};
@@ -724,26 +724,6 @@ enum Kind {
     Drive,
 }
 
-fn drive_profile() -> Profile {
-    let mut p = Profile::TODO_TASK;
-    p.name = "onedrive-item";
-    p.create_body = CreateBody::DriveItem {
-        conflict_behavior: "rename",
-    };
-    p.put_url = PutUrl::AsGiven;
-    p.session_auth = SessionAuth::PreAuthenticated;
-    p.max_chunk = 60 * 1024 * 1024 - 1;
-    p.chunk_align = 327_680;
-    p.default_chunk = 32 * 327_680;
-    p.max_size = 250 * 1024 * 1024 * 1024;
-    p.intermediate_statuses = &[202];
-    p.complete_statuses = &[200, 201];
-    p.completion = CompletionRule::JsonBody;
-    p.single_post_below = None;
-    p.can_list_attachments = false;
-    p
-}
-
 /// The file every harness uploads.
 fn test_file(size: u64) -> TestFile {
     TestFile::new("flower.jpg", size)
@@ -780,11 +760,14 @@ fn target(kind: Kind, pair: &Pair) -> Target {
             model.list_id(),
             model.task_id(),
         ),
-        Kind::Drive => Target::new(
+        Kind::Drive => Target::drive_item(
             BASE,
-            drive_profile(),
-            format!("{BASE}/me/drive/items/F1:/flower.jpg:/createUploadSession"),
-            None,
+            Drive::Me,
+            DrivePlace::Parent {
+                item: "F1".to_string(),
+                name: "flower.jpg".to_string(),
+            },
+            Conflict::Rename,
         ),
     };
     match t {

@@ -202,6 +202,9 @@ pub struct Pair {
     pub now: Timestamp,
     /// Every exchange so far.
     pub log: Vec<Exchange>,
+    /// Where the uploads go, for [`Pair::attachments`] and [`Pair::assert_sound`]: the
+    /// model's default task unless changed.
+    pub parent: graph_model::Parent,
     /// PUT bodies of files up to this size carry the file's bytes; longer ones go as
     /// lengths only ([`WireBody::Unseen`]). [`HELD_BYTES`] unless changed.
     pub hold_bytes: u64,
@@ -216,8 +219,10 @@ pub struct Pair {
 impl Pair {
     /// A model made with `config` and a file of `size` bytes.
     pub fn new(config: Config, size: u64) -> Self {
+        let model = Model::new(config);
         Pair {
-            model: Model::new(config),
+            parent: model.task(),
+            model,
             file: TestFile::new("flower.jpg", size),
             now: Timestamp::from_unix_millis(START),
             log: Vec::new(),
@@ -240,8 +245,8 @@ impl Pair {
         ))
     }
 
-    /// Puts an attachment named like the file on the default task, made `age` before the
-    /// server's clock's now, as an earlier upload would have left it.
+    /// Puts an attachment (or drive item) named like the file on the parent, made `age`
+    /// before the server's clock's now, as an earlier upload would have left it.
     pub fn attach_earlier(&mut self, id: &str, size: u64, age: Duration) {
         let server_now = self.model.server_time(self.now.as_unix_millis());
         let made = graph_model::Attachment {
@@ -254,8 +259,8 @@ impl Pair {
                 server_now.saturating_sub(age.as_millis() as u64),
             ),
         };
-        let task = self.model.task();
-        assert!(self.model.attach(&task, made), "the default task exists");
+        let parent = self.parent.clone();
+        assert!(self.model.attach(&parent, made), "the parent exists");
     }
 
     /// The model's default task as a To Do target, the `/me` way.
@@ -474,9 +479,9 @@ impl Pair {
         })
     }
 
-    /// The attachments on the default task.
+    /// What the uploads' parent holds: attachments, drive items, a print document.
     pub fn attachments(&self) -> &[graph_model::Attachment] {
-        self.model.attachments_of(&self.model.task())
+        self.model.attachments_of(&self.parent)
     }
 
     /// The attachments this pair's uploads made (those there before are not counted).

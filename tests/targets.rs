@@ -1,0 +1,338 @@
+//! Every shipped target against the Graph model (docs/protocol.md §8): OneDrive drive
+//! items, Outlook message and event attachments, and Universal Print documents. Each runs
+//! the seed-style happy path and the faults its own rules make interesting; the token never
+//! reaches an upload host (the model records any that does as a violation).
+
+use std::time::Duration;
+
+use graph_model::Parent;
+use upload_session::{
+    Action, Conflict, Drive, DrivePlace, Error, Options, OutlookItem, Owner, State, Target,
+};
+use upload_session_testkit::{End, Pair};
+
+const GRID: u64 = 327_680;
+
+fn pair(plan: &str, size: u64, parent: Parent) -> Pair {
+    let mut pair = Pair::with_plan(plan, size).unwrap_or_else(|e| panic!("{e}"));
+    pair.parent = parent;
+    pair
+}
+
+fn folder() -> Parent {
+    Parent::DriveFolder {
+        folder: "F1".into(),
+    }
+}
+
+fn drive(pair: &Pair, conflict: Conflict) -> Target {
+    let place = DrivePlace::Parent {
+        item: "F1".into(),
+        name: pair.file.name().into(),
+    };
+    Target::drive_item(&pair.model.base_url(), Drive::Me, place, conflict).unwrap()
+}
+
+fn grid() -> Options {
+    Options::default().with_chunk_size(GRID)
+}
+
+fn drive_run(plan: &str, size: u64, conflict: Conflict) -> (Pair, upload_session_testkit::Run) {
+    let mut pair = pair(plan, size, folder());
+    let target = drive(&pair, conflict);
+    let mut up = pair.upload_to(target, grid()).unwrap();
+    let run = pair.drive_bounded(&mut up, 200).unwrap();
+    (pair, run)
+}
+
+const DRIVE_SIZE: u64 = 3 * GRID + 17;
+
+#[test]
+fn drive_item_on_the_grid_without_the_token() {
+    let (pair, run) = drive_run("", DRIVE_SIZE, Conflict::Fail);
+    assert_eq!(
+        run.lines(),
+        [
+            "POST",
+            "PUT 0-327679",
+            "PUT 327680-655359",
+            "PUT 655360-983039",
+            "PUT 983040-983056"
+        ]
+    );
+    assert_eq!(
+        run.statuses(),
+        [Some(200), Some(202), Some(202), Some(202), Some(201)]
+    );
+    // The PUTs went to the other origin, as given, and the model saw no token there.
+    assert!(run.log[1..]
+        .iter()
+        .all(|e| e.url.starts_with(pair.model.foreign_origin())));
+    assert_eq!(run.done().size, DRIVE_SIZE);
+    pair.assert_sound(&run.end);
+}
+
+#[test]
+fn drive_item_a_partly_kept_fragment_puts_the_next_start_off_the_grid() {
+    // The second fragment is kept, and bytes 81920-163839 of the first are forgotten: the
+    // gap is filled to its end, off the grid, and the upload goes on on the grid.
+    let (pair, run) = drive_run("lose-range@2/put", DRIVE_SIZE, Conflict::Fail);
+    assert_eq!(
+        run.lines(),
+        [
+            "POST",
+            "PUT 0-327679",
+            "PUT 327680-655359",
+            "PUT 81920-163839",
+            "PUT 655360-983039",
+            "PUT 983040-983056"
+        ]
+    );
+    pair.assert_sound(&run.end);
+}
+
+#[test]
+fn drive_item_a_dropped_fragment_is_asked_about_then_sent_again() {
+    let (pair, run) = drive_run("drop@2/put", DRIVE_SIZE, Conflict::Fail);
+    assert_eq!(
+        run.lines(),
+        [
+            "POST",
+            "PUT 0-327679",
+            "PUT 327680-655359",
+            "GET",
+            "PUT 327680-655359",
+            "PUT 655360-983039",
+            "PUT 983040-983056"
+        ]
+    );
+    pair.assert_sound(&run.end);
+}
+
+#[test]
+fn drive_item_416_asks_where_the_session_stands() {
+    let (pair, run) = drive_run("range416@2/put", DRIVE_SIZE, Conflict::Fail);
+    assert_eq!(
+        run.lines()[2..5],
+        ["PUT 327680-655359", "GET", "PUT 327680-655359"]
+    );
+    pair.assert_sound(&run.end);
+}
+
+#[test]
+fn drive_item_a_taken_name_fails_typed_and_overwrites_nothing() {
+    let mut pair = pair("", DRIVE_SIZE, folder());
+    pair.attach_earlier("EARLIER=", 5, Duration::from_secs(3600));
+    let target = drive(&pair, Conflict::Fail);
+    let mut up = pair.upload_to(target, grid()).unwrap();
+    let run = pair.drive_bounded(&mut up, 200).unwrap();
+    let e = run.failed();
+    assert!(
+        matches!(e, Error::NameConflict(s) if s.status == 409),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("name is taken"), "{e}");
+    assert_eq!(run.lines().last().unwrap(), "PUT 983040-983056");
+    assert_eq!(pair.attachments().len(), 1, "the earlier item stays alone");
+    assert_eq!(pair.attachments()[0].size, 5);
+}
+
+#[test]
+fn drive_item_a_taken_name_is_renamed_or_replaced_as_asked() {
+    for (conflict, status, items) in [(Conflict::Rename, 201, 2), (Conflict::Replace, 200, 1)] {
+        let mut pair = pair("", DRIVE_SIZE, folder());
+        pair.attach_earlier("EARLIER=", 5, Duration::from_secs(3600));
+        let target = drive(&pair, conflict);
+        let mut up = pair.upload_to(target, grid()).unwrap();
+        let run = pair.drive_bounded(&mut up, 200).unwrap();
+        assert_eq!(run.statuses().last(), Some(&Some(status)), "{conflict:?}");
+        assert_eq!(pair.attachments().len(), items, "{conflict:?}");
+        let made = pair
+            .attachments()
+            .iter()
+            .find(|a| a.id == run.done().id)
+            .unwrap();
+        assert_eq!(made.size, DRIVE_SIZE);
+        if conflict == Conflict::Rename {
+            assert_eq!(made.name, "flower 1.jpg");
+        }
+    }
+}
+
+#[test]
+fn drive_item_a_lost_final_answer_is_settled_by_reading_the_item() {
+    // Renaming on conflict would turn a blind second upload into a second item: the item is
+    // read instead, found, and taken for the result (docs/protocol.md §8).
+    let (pair, run) = drive_run("lost-final", DRIVE_SIZE, Conflict::Rename);
+    assert_eq!(
+        run.lines()[4..],
+        ["PUT 983040-983056", "GET", "GET"],
+        "status 404, then the item"
+    );
+    assert_eq!(run.statuses()[5..], [Some(404), Some(200)]);
+    assert!(run.log[6].url.ends_with("/me/drive/items/F1:/flower.jpg:"));
+    assert_eq!(pair.attachments().len(), 1);
+    assert_eq!(run.done().id, pair.attachments()[0].id);
+    pair.assert_sound(&run.end);
+}
+
+#[test]
+fn drive_item_an_expired_session_reads_the_item_then_starts_over() {
+    let (pair, run) = drive_run("gone@2/put", DRIVE_SIZE, Conflict::Fail);
+    assert_eq!(
+        run.lines()[..5],
+        ["POST", "PUT 0-327679", "PUT 327680-655359", "GET", "POST"]
+    );
+    assert_eq!(
+        run.statuses()[2..4],
+        [Some(404), Some(404)],
+        "gone; no item yet"
+    );
+    pair.assert_sound(&run.end);
+}
+
+#[test]
+fn drive_item_cancel_deletes_the_session_without_the_token() {
+    let mut pair = pair("", DRIVE_SIZE, folder());
+    let target = drive(&pair, Conflict::Fail);
+    let mut up = pair.upload_to(target, grid()).unwrap();
+    for _ in 0..2 {
+        assert!(pair.step(&mut up).is_none());
+    }
+    assert_eq!(up.state(), State::Uploading);
+    up.cancel(pair.now);
+    let run = pair.drive_bounded(&mut up, 20).unwrap();
+    assert_eq!(run.lines(), ["DELETE"]);
+    assert_eq!(run.end, End::Cancelled);
+    assert!(run.log[0].url.starts_with(pair.model.foreign_origin()));
+    assert_eq!(pair.model.live_sessions(pair.now.as_unix_millis()), 0);
+    assert!(pair.model.violations().is_empty());
+}
+
+#[test]
+fn drive_item_save_and_restore_mid_upload() {
+    let mut pair = pair("", DRIVE_SIZE, folder());
+    let target = drive(&pair, Conflict::Fail);
+    let mut up = pair.upload_to(target.clone(), grid()).unwrap();
+    for _ in 0..3 {
+        assert!(pair.step(&mut up).is_none());
+    }
+    let saved = up.save();
+    let mut again =
+        upload_session::Upload::restore(saved.as_bytes(), target, pair.file.info(), grid())
+            .unwrap();
+    pair.watch(&again, &grid());
+    let run = pair.drive_bounded(&mut again, 50).unwrap();
+    assert_eq!(
+        run.lines(),
+        ["GET", "PUT 655360-983039", "PUT 983040-983056"]
+    );
+    pair.assert_sound(&run.end);
+}
+
+fn outlook(pair: &Pair, item: OutlookItem) -> Target {
+    Target::outlook_attachment(&pair.model.base_url(), Owner::Me, item, "AAMkMSG+1=").unwrap()
+}
+
+fn message() -> Parent {
+    Parent::Outlook {
+        collection: "messages".into(),
+        id: "AAMkMSG+1=".into(),
+    }
+}
+
+#[test]
+fn outlook_attachment_by_session_on_the_other_host() {
+    for (item, parent) in [
+        (OutlookItem::Message, message()),
+        (
+            OutlookItem::Event,
+            Parent::Outlook {
+                collection: "events".into(),
+                id: "AAMkMSG+1=".into(),
+            },
+        ),
+    ] {
+        let size = 3_500_000;
+        let mut pair = pair("", size, parent);
+        let target = outlook(&pair, item);
+        let mut up = pair
+            .upload_to(target, Options::default().with_chunk_size(2_000_000))
+            .unwrap();
+        let run = pair.drive_bounded(&mut up, 50).unwrap();
+        assert_eq!(
+            run.lines(),
+            ["POST", "PUT 0-1999999", "PUT 2000000-3499999"]
+        );
+        assert_eq!(run.statuses(), [Some(201), Some(200), Some(201)]);
+        assert!(run.log[1].url.contains("authtoken="));
+        // The id comes out of `Attachments('{id}')`.
+        assert_eq!(run.done().id, pair.attachments()[0].id);
+        pair.assert_sound(&run.end);
+    }
+}
+
+#[test]
+fn outlook_attachment_below_3_mb_goes_whole_as_a_file_attachment() {
+    let mut pair = pair("", 1_000_000, message());
+    let target = outlook(&pair, OutlookItem::Message);
+    let mut up = pair.upload_to(target, Options::default()).unwrap();
+    let run = pair.drive_bounded(&mut up, 20).unwrap();
+    assert_eq!(run.lines(), ["POST"]);
+    assert!(run.log[0]
+        .url
+        .ends_with("/messages/AAMkMSG%2B1=/attachments"));
+    pair.assert_sound(&run.end);
+}
+
+#[test]
+fn outlook_attachment_a_lost_final_answer_is_found_in_the_listing() {
+    let mut pair = pair("lost-final", 3_500_000, message());
+    let target = outlook(&pair, OutlookItem::Message);
+    let mut up = pair
+        .upload_to(target, Options::default().with_chunk_size(2_000_000))
+        .unwrap();
+    let run = pair.drive_bounded(&mut up, 50).unwrap();
+    assert_eq!(
+        run.lines(),
+        ["POST", "PUT 0-1999999", "PUT 2000000-3499999", "GET", "GET"]
+    );
+    assert_eq!(pair.attachments().len(), 1);
+    pair.assert_sound(&run.end);
+}
+
+fn print_doc() -> Parent {
+    Parent::PrintDocument {
+        printer: "P1".into(),
+        job: "J1".into(),
+        document: "D1".into(),
+    }
+}
+
+#[test]
+fn print_document_202_then_the_document() {
+    let size = 2_500_000;
+    let mut pair = pair("drop@2/put", size, print_doc());
+    let target = Target::print_document(&pair.model.base_url(), "P1", "J1", "D1").unwrap();
+    let mut up = pair
+        .upload_to(target, Options::default().with_chunk_size(1_000_000))
+        .unwrap();
+    assert!(
+        matches!(up.poll(pair.now), Action::Send(r) if r.url().ends_with("/print/printers/P1/jobs/J1/documents/D1/createUploadSession"))
+    );
+    let run = pair.drive_bounded(&mut up, 50).unwrap();
+    assert_eq!(
+        run.lines(),
+        [
+            "POST",
+            "PUT 0-999999",
+            "PUT 1000000-1999999",
+            "GET",
+            "PUT 1000000-1999999",
+            "PUT 2000000-2499999"
+        ]
+    );
+    assert_eq!(run.statuses()[1], Some(202));
+    assert!(run.log[1].url.contains("tempauthtoken="));
+    pair.assert_sound(&run.end);
+}
