@@ -5,13 +5,27 @@
 
 use std::time::Duration;
 
+use graph_model::Parent;
 use graph_model::{Fault, FaultRule, Faults, RequestKind, When};
 use proptest::prelude::*;
-use upload_session::{Action, Error, Options, ProtocolError, Purpose, Upload};
+use upload_session::{
+    Action, Conflict, Drive, DrivePlace, Error, Options, OutlookItem, Owner, ProtocolError,
+    Purpose, Target, Upload,
+};
 use upload_session_testkit::{strategies, Config, Delivery, End, Pair, ROUND_TRIP, START};
+
+/// Which destination a scenario uploads to (docs/protocol.md §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dest {
+    Todo,
+    Drive,
+    Outlook,
+    Print,
+}
 
 #[derive(Debug, Clone)]
 struct Scenario {
+    dest: Dest,
     size: u64,
     chunk: u64,
     force_session: bool,
@@ -42,14 +56,31 @@ fn stuck_fault() -> impl Strategy<Value = Fault> {
     ]
 }
 
+const GRID: u64 = 327_680;
+
 fn scenario() -> impl Strategy<Value = Scenario> {
-    (1u64..=26_214_400, any::<bool>())
-        .prop_flat_map(|(size, force)| {
+    let dest = prop_oneof![
+        Just(Dest::Todo),
+        Just(Dest::Drive),
+        Just(Dest::Outlook),
+        Just(Dest::Print)
+    ];
+    (dest, 1u64..=26_214_400, any::<bool>())
+        .prop_flat_map(|(dest, size, force)| {
             let min_chunk = (size / 60).max(1);
+            let chunk = match dest {
+                // Drive chunks sit on the grid (docs/protocol.md §8).
+                Dest::Drive => (min_chunk.div_ceil(GRID).min(32)..=32u64)
+                    .prop_map(|k| k * GRID)
+                    .boxed(),
+                _ => (min_chunk..=3_999_999u64).boxed(),
+            };
+            // Outlook takes sessions from 3 MB only: a smaller file goes whole.
+            let force = force && !(dest == Dest::Outlook && size < 3_000_000);
             (
                 (
-                    Just(size),
-                    min_chunk..=3_999_999u64,
+                    (Just(dest), Just(size)),
+                    chunk,
                     Just(force),
                     strategies::fault_plan(6),
                     prop::option::of(1usize..60),
@@ -65,9 +96,10 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         })
         .prop_map(
             |(
-                (size, chunk, force_session, faults, crash_at, crash_kept, cancel_at),
+                ((dest, size), chunk, force_session, faults, crash_at, crash_kept, cancel_at),
                 (skew_ms, stuck, existing_ago_ms),
             )| Scenario {
+                dest,
                 size,
                 chunk,
                 force_session,
@@ -116,12 +148,44 @@ fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
     };
     let mut pair = Pair::new(config, s.size);
     pair.now = upload_session::Timestamp::from_unix_millis(START);
-    if let Some(ago) = s.existing_ago_ms {
+    let base = pair.model.base_url();
+    let target = match s.dest {
+        Dest::Todo => pair.target(),
+        Dest::Drive => {
+            pair.parent = Parent::DriveFolder {
+                folder: "F1".into(),
+            };
+            let place = DrivePlace::Parent {
+                item: "F1".into(),
+                name: pair.file.name().into(),
+            };
+            Target::drive_item(&base, Drive::Me, place, Conflict::Fail).unwrap()
+        }
+        Dest::Outlook => {
+            pair.parent = Parent::Outlook {
+                collection: "messages".into(),
+                id: "AAMkMSG+1=".into(),
+            };
+            Target::outlook_attachment(&base, Owner::Me, OutlookItem::Message, "AAMkMSG+1=")
+                .unwrap()
+        }
+        Dest::Print => {
+            pair.parent = Parent::PrintDocument {
+                printer: "P1".into(),
+                job: "J1".into(),
+                document: "D1".into(),
+            };
+            Target::print_document(&base, "P1", "J1", "D1").unwrap()
+        }
+    };
+    // A print document has no namesake: it is the slot its job made.
+    if let (Some(ago), false) = (s.existing_ago_ms, s.dest == Dest::Print) {
         pair.attach_earlier("AAMkADold=", s.size, Duration::from_millis(ago));
     }
     let policy = options(s).retry;
-    let mut up = pair.upload(options(s));
-    let target = pair.target();
+    let mut up = pair
+        .upload_to(target.clone(), options(s))
+        .map_err(|e| TestCaseError::fail(format!("upload: {e}")))?;
     let chunks = s.size.div_ceil(s.chunk);
     let cap = (3 * (4 * chunks + 32) * 12 + 200) as usize;
     let mut sent = 0usize;
@@ -250,6 +314,12 @@ fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
             );
         }
         End::Failed(e) => {
+            // A drive item whose name an earlier item holds fails with 409, as asked.
+            let taken = s.dest == Dest::Drive && s.existing_ago_ms.is_some();
+            if taken && matches!(e, Error::NameConflict(_)) {
+                prop_assert!(pair.created().is_empty(), "a conflict made something");
+                return Ok(());
+            }
             let expected_kind = matches!(
                 &e,
                 Error::RetriesExhausted { .. }
@@ -275,6 +345,9 @@ fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
                     prop_assert_eq!(&pair.created()[0].id, &c.id);
                 }
                 End::Cancelled if cancelled => prop_assert!(pair.created().len() <= 1),
+                End::Failed(Error::NameConflict(_)) if taken => {
+                    prop_assert!(pair.created().is_empty(), "a conflict made something")
+                }
                 other => return Err(TestCaseError::fail(format!("resumed: {other:?}"))),
             }
         }

@@ -336,3 +336,25 @@ fn print_document_202_then_the_document() {
     assert!(run.log[1].url.contains("tempauthtoken="));
     pair.assert_sound(&run.end);
 }
+
+#[test]
+fn drive_item_renamed_on_conflict_and_lost_is_never_sent_twice() {
+    // The name is taken; the upload is renamed, and its final answer lost. Reading the path
+    // finds the older item, which cannot tell whether a renamed result exists: the upload
+    // stops rather than make a second copy (docs/protocol.md §8, §11).
+    let mut pair = pair("lost-final", DRIVE_SIZE, folder());
+    pair.attach_earlier("EARLIER=", DRIVE_SIZE, Duration::from_secs(3600));
+    let target = drive(&pair, Conflict::Rename);
+    let mut up = pair.upload_to(target, grid()).unwrap();
+    let run = pair.drive_bounded(&mut up, 200).unwrap();
+    assert_eq!(run.lines()[4..], ["PUT 983040-983056", "GET", "GET"]);
+    let e = run.failed();
+    assert!(e.to_string().contains("renamed on conflict"), "{e}");
+    assert_eq!(
+        pair.attachments().len(),
+        2,
+        "the earlier item and one renamed copy"
+    );
+    assert_eq!(pair.created().len(), 1);
+    assert!(pair.model.violations().is_empty());
+}

@@ -412,6 +412,10 @@ impl Model {
         fault: &Option<Fault>,
         kept_503: Option<Option<RetryAfter>>,
     ) -> Effect {
+        // A print document is made with its job: the upload fills it, under its own id.
+        if let Parent::PrintDocument { document, .. } = &s.parent {
+            item.id = document.clone();
+        }
         let items = self.store.attachments.entry(s.parent.clone()).or_default();
         // A print document slot holds one document: a new upload replaces it.
         let taken = match s.parent {

@@ -30,7 +30,7 @@
 //! | Querying | QueryRefused | Uploading, Blind, expiry decided by the server alone; Finding after a chunk answer said nothing is missing |
 //! | Finding | Listing with the result | Done, found by look-up |
 //! | Finding | Listing, more pages on Graph's origin | Finding, up to 20 pages |
-//! | Finding | Listing that cannot tell (undated candidate, too many pages, foreign next page) | Failed, the look-up kept for a restore |
+//! | Finding | Listing that cannot tell (undated candidate, too many pages, foreign next page; a drive item renamed on conflict whose path holds an older item) | Failed, the look-up kept for a restore |
 //! | Finding | Listing, no result | Creating, Posting, Failed or Cancelled, as the look-up said |
 //! | Cancelling | Deleted | Cancelled |
 //! | Cancelling | Gone; for an abandoned session's DELETE also Deleted, refused or broken | as Uploading, Gone |
@@ -63,7 +63,7 @@ use crate::request::{Action, Body, Completion, Purpose, Request, RequestId, Wait
 use crate::response::{Response, TransportError};
 use crate::retry::{Rng, Streak};
 use crate::session::AttachmentJson;
-use crate::target::Target;
+use crate::target::{CreateBody, Target};
 use crate::time::{parse_http_date, SentAt, ServerClock, Timestamp};
 
 /// Chunk answers in a row that add no bytes before the upload gives up: a server that takes
@@ -642,7 +642,16 @@ impl Upload {
     /// upload rather than risk a second copy; the look-up is kept for a restore.
     fn on_listing(&mut self, l: Lookup, items: &[AttachmentJson], next: Option<String>) -> Phase {
         let (file, clock) = (&self.file, &self.clock);
-        match l.judge(items, next, file, clock, |u| self.target.is_graph_origin(u)) {
+        let verdict = match l.judge(items, next, file, clock, |u| self.target.is_graph_origin(u)) {
+            // A drive item renamed on conflict is not at the path read: an older item there
+            // means the result, if any, has another name. Only Found settles it then
+            // (docs/protocol.md §8).
+            Verdict::Nothing(l) if self.renames_on_conflict() && !items.is_empty() => {
+                Verdict::Inconclusive(l, "the item's name was taken before the upload, and a result renamed on conflict cannot be found by the path")
+            }
+            v => v,
+        };
+        match verdict {
             Verdict::Found(id) => self.done(id, None, true),
             Verdict::NextPage(l) => Phase::Finding(l),
             Verdict::Nothing(l) => self.found_nothing(l.then, l.since),
@@ -657,6 +666,13 @@ impl Upload {
                 Phase::Failed(e, Resume::Lookup(l))
             }
         }
+    }
+
+    /// Whether the destination is a drive item that takes a free name when its own is taken.
+    fn renames_on_conflict(&self) -> bool {
+        let p = self.target.profile();
+        p.lookup_by_item
+            && matches!(p.create_body, CreateBody::DriveItem { conflict_behavior } if conflict_behavior == "rename")
     }
 
     fn done(&mut self, id: String, location: Option<String>, found_by_lookup: bool) -> Phase {
