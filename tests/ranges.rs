@@ -5,11 +5,7 @@
 mod kit;
 
 use kit::*;
-use upload_session::{
-    Action, ByteRange, CompletionRule, CreateBody, Error, FileInfo, Options, Profile,
-    ProtocolError, PutUrl, Response, SessionAuth, State, Target, Timestamp, Upload,
-};
-use upload_session_testkit::START;
+use upload_session::{Action, ByteRange, Error, Options, ProtocolError, Response, State, Upload};
 
 fn ranges(up: &Upload) -> Vec<String> {
     up.expected_ranges()
