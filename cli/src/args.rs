@@ -88,3 +88,31 @@ pub struct Args {
     #[arg(long = "emulator-fault", value_name = "SPEC", hide = true)]
     pub emulator_faults: Vec<String>,
 }
+
+impl Args {
+    /// The upload this command line describes.
+    pub fn to_job(&self) -> crate::job::Job {
+        crate::job::Job {
+            program: "todo-upload",
+            file: self.file.clone(),
+            dest: crate::job::Dest::Todo {
+                list: self.list.clone(),
+                task: self.task.clone(),
+                user: self.user.clone(),
+            },
+            graph_url: self.graph_url.clone(),
+            token: self.token.clone(),
+            chunk_size: Some(self.chunk_size),
+            state: self.state.clone(),
+            session_only: self.session_only,
+            json: self.json,
+            json_shape: crate::job::JsonShape::Attachment,
+            cancel: self.cancel,
+            verbose: self.verbose,
+            timeout_ms: self.timeout_ms,
+            retry_initial_ms: self.retry_initial_ms,
+            size_limit: self.size_limit,
+            emulator_faults: self.emulator_faults.clone(),
+        }
+    }
+}

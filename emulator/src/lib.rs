@@ -62,12 +62,12 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub use graph_model::{
-    Attachment, Fault, FaultRule, FaultSpecError, Faults, KeyCase, Origin, RecordedRequest,
+    Attachment, Fault, FaultRule, FaultSpecError, Faults, KeyCase, Origin, Parent, RecordedRequest,
     RequestKind, RetryAfter, When, DEFAULT_MAX_SIZE, DEFAULT_TOKEN, MAX_CHUNK, ME_USER_ID,
     SINGLE_POST_LIMIT, SPEC_HELP,
 };
 
-use graph_model::{millis, Model, Parent};
+use graph_model::{millis, Model};
 
 /// What every connection task shares: the model behind one lock, never held across an
 /// await.
@@ -269,6 +269,12 @@ impl Emulator {
         self.shared
             .lock()
             .take_attachments_of(&task(list_id, task_id))
+    }
+
+    /// What a parent holds (a task's or message's attachments, a drive folder's items, a
+    /// print document), in creation order.
+    pub fn items(&self, parent: &Parent) -> Vec<Attachment> {
+        self.shared.lock().attachments_of(parent).to_vec()
     }
 
     /// The attachments of the default task.

@@ -419,16 +419,23 @@ impl Model {
 
     /// `.../drive/items/{folder}:/{name}:[/createUploadSession]` (docs/protocol.md §8).
     fn drive_request(&mut self, ctx: &mut Ctx<'_, '_>, parent: &Parent, tail: &[&str]) -> Effect {
-        let name = |seg: &str| seg.strip_suffix(':').map(str::to_string);
-        match (ctx.req.method, tail) {
-            ("POST", [n, c]) if eq(c, "createUploadSession") => match name(n) {
-                Some(n) => self.create_drive_session(ctx, parent, &n),
-                None => ctx.bad("The item path must end with ':'.").into(),
+        // The item path runs to the first segment that ends with ':' (`root:/a/b.bin:`).
+        let Some(end) = tail.iter().position(|s| s.ends_with(':')) else {
+            return ctx.bad("The item path must end with ':'.").into();
+        };
+        let name = tail[end].trim_end_matches(':');
+        // Folders on the way are folders under the parent: `root/Docs` holds `r.pdf`.
+        let parent = match (parent, &tail[..end]) {
+            (Parent::DriveFolder { folder }, dirs) if !dirs.is_empty() => Parent::DriveFolder {
+                folder: format!("{folder}/{}", dirs.join("/")),
             },
-            ("GET", [n]) => match name(n) {
-                Some(n) => self.read_item(ctx, parent, &n),
-                None => ctx.bad("The item path must end with ':'.").into(),
-            },
+            (p, _) => p.clone(),
+        };
+        match (ctx.req.method, &tail[end + 1..]) {
+            ("POST", [c]) if eq(c, "createUploadSession") => {
+                self.create_drive_session(ctx, &parent, name)
+            }
+            ("GET", []) => self.read_item(ctx, &parent, name),
             _ => ctx
                 .wrong(
                     404,

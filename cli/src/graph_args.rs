@@ -1,0 +1,328 @@
+//! The command line of `graph-upload`: one subcommand per Graph destination
+//! (docs/protocol.md §8), the options every one of them takes.
+//!
+//! ```text
+//! graph-upload todo  --list ID --task ID [--user ID]                                  FILE
+//! graph-upload drive (--path /folder/name.ext | --parent ITEM-ID [--name NAME])
+//!                    [--drive ID | --user ID | --group ID | --site ID] [--conflict fail|replace|rename] FILE
+//! graph-upload mail  --message ID [--user ID]                                         FILE
+//! graph-upload event --event ID [--user ID]                                           FILE
+//! graph-upload print --printer ID --job ID --document ID                              FILE
+//! ```
+
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
+use upload_session::{Conflict, Drive, DrivePlace, OutlookItem};
+
+use crate::job::{Dest, Job, JsonShape};
+use crate::CliError;
+
+/// Upload a file to Microsoft Graph through a resumable upload session: a To Do task's
+/// attachment, a OneDrive or SharePoint file, an Outlook message's or event's attachment, or
+/// a Universal Print document.
+///
+/// Without --graph-url, an emulated Graph is started on 127.0.0.1 and the file goes there,
+/// then is read back and compared with the file.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "graph-upload", version)]
+pub struct GraphArgs {
+    /// Where the file goes.
+    #[command(subcommand)]
+    pub target: Target,
+}
+
+/// The destinations.
+#[derive(Subcommand, Debug, Clone)]
+pub enum Target {
+    /// A Microsoft To Do task's attachment.
+    Todo {
+        /// The list's ID (required with --graph-url).
+        #[arg(long, value_name = "ID")]
+        list: Option<String>,
+        /// The task's ID (required with --graph-url).
+        #[arg(long, value_name = "ID")]
+        task: Option<String>,
+        /// The user who owns the task (default: the signed-in user).
+        #[arg(long, value_name = "ID")]
+        user: Option<String>,
+        /// The options every destination takes.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// A OneDrive or SharePoint file, by path or by parent folder and name.
+    Drive {
+        /// The file's path from the drive's root, e.g. /Documents/report.pdf (default: the
+        /// file's name at the root).
+        #[arg(long, value_name = "PATH", conflicts_with = "parent")]
+        path: Option<String>,
+        /// The parent folder's item ID.
+        #[arg(long, value_name = "ITEM-ID")]
+        parent: Option<String>,
+        /// The name in the parent folder (default: the file's name).
+        #[arg(long, value_name = "NAME", requires = "parent")]
+        name: Option<String>,
+        /// A drive by ID.
+        #[arg(long, value_name = "ID", group = "drive_of")]
+        drive: Option<String>,
+        /// A user's drive.
+        #[arg(long, value_name = "ID", group = "drive_of")]
+        user: Option<String>,
+        /// A group's drive.
+        #[arg(long, value_name = "ID", group = "drive_of")]
+        group: Option<String>,
+        /// A SharePoint site's drive.
+        #[arg(long, value_name = "ID", group = "drive_of")]
+        site: Option<String>,
+        /// What to do when the name is taken.
+        #[arg(long, value_enum, default_value_t = ConflictArg::Fail)]
+        conflict: ConflictArg,
+        /// The options every destination takes.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// An Outlook message's attachment.
+    Mail {
+        /// The message's ID (required with --graph-url).
+        #[arg(long, value_name = "ID")]
+        message: Option<String>,
+        /// The mailbox's user (default: the signed-in user).
+        #[arg(long, value_name = "ID")]
+        user: Option<String>,
+        /// The options every destination takes.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// An Outlook event's attachment.
+    Event {
+        /// The event's ID (required with --graph-url).
+        #[arg(long, value_name = "ID")]
+        event: Option<String>,
+        /// The calendar's user (default: the signed-in user).
+        #[arg(long, value_name = "ID")]
+        user: Option<String>,
+        /// The options every destination takes.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// A Universal Print document.
+    Print {
+        /// The printer's ID (required with --graph-url).
+        #[arg(long, value_name = "ID")]
+        printer: Option<String>,
+        /// The print job's ID (required with --graph-url).
+        #[arg(long, value_name = "ID")]
+        job: Option<String>,
+        /// The document's ID (required with --graph-url).
+        #[arg(long, value_name = "ID")]
+        document: Option<String>,
+        /// The options every destination takes.
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// `--conflict`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictArg {
+    /// Fail, overwriting nothing.
+    Fail,
+    /// Replace the item.
+    Replace,
+    /// Give the new item a free name.
+    Rename,
+}
+
+/// The options every destination takes.
+#[derive(ClapArgs, Debug, Clone)]
+pub struct Common {
+    /// The file to upload.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Graph base URL including the version, e.g. https://graph.microsoft.com/v1.0.
+    /// Absent: an embedded emulator on 127.0.0.1.
+    #[arg(long, value_name = "URL", requires = "token")]
+    pub graph_url: Option<String>,
+
+    /// Bearer token for Graph (required with --graph-url). Never printed or saved, and
+    /// never sent to an upload host.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "GRAPH_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+
+    /// Bytes per PUT (default and limits: the destination's; a drive item's are multiples
+    /// of 327,680).
+    #[arg(long, value_name = "BYTES")]
+    pub chunk_size: Option<u64>,
+
+    /// Save the session here after every acknowledged chunk (never the token); if the file
+    /// exists, resume from it. Removed after success.
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+
+    /// With --state: delete the saved session on the server and remove the state file.
+    #[arg(long, requires = "state")]
+    pub cancel: bool,
+
+    /// Always use an upload session, never the one-request path for small files.
+    #[arg(long)]
+    pub session_only: bool,
+
+    /// Print one JSON object on stdout at the end: target, id, location, size, requests,
+    /// sessions, and quick_xor_hash for a drive item.
+    #[arg(long)]
+    pub json: bool,
+
+    /// One line per request and answer on stderr (URL queries redacted, never the token).
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// How long an answer may take to start, and any read or write may stall, in ms.
+    #[arg(long, value_name = "MS", default_value_t = 60_000, hide = true)]
+    pub timeout_ms: u64,
+
+    /// The first retry backoff in ms.
+    #[arg(long, value_name = "MS", hide = true)]
+    pub retry_initial_ms: Option<u64>,
+
+    /// Overrides the destination's file size limit.
+    #[arg(long, value_name = "BYTES", hide = true)]
+    pub size_limit: Option<u64>,
+
+    /// A fault for the embedded emulator, in graph-emulator's text form (repeatable).
+    #[arg(long = "emulator-fault", value_name = "SPEC", hide = true)]
+    pub emulator_faults: Vec<String>,
+}
+
+impl GraphArgs {
+    /// The upload this command line describes; a usage error when its parts do not fit.
+    pub fn to_job(&self) -> Result<Job, CliError> {
+        let (dest, common) = match &self.target {
+            Target::Todo {
+                list,
+                task,
+                user,
+                common,
+            } => (
+                Dest::Todo {
+                    list: list.clone(),
+                    task: task.clone(),
+                    user: user.clone(),
+                },
+                common,
+            ),
+            Target::Drive {
+                path,
+                parent,
+                name,
+                drive,
+                user,
+                group,
+                site,
+                conflict,
+                common,
+            } => {
+                let drive = match (drive, user, group, site) {
+                    (Some(d), ..) => Drive::Id(d.clone()),
+                    (_, Some(u), ..) => Drive::User(u.clone()),
+                    (_, _, Some(g), _) => Drive::Group(g.clone()),
+                    (_, _, _, Some(s)) => Drive::Site(s.clone()),
+                    _ => Drive::Me,
+                };
+                let file_name = || {
+                    common
+                        .file
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                };
+                let place = match (path, parent) {
+                    (Some(p), _) => Some(DrivePlace::Path(p.clone())),
+                    (None, Some(item)) => Some(DrivePlace::Parent {
+                        item: item.clone(),
+                        name: name.clone().unwrap_or_else(file_name),
+                    }),
+                    (None, None) if common.graph_url.is_some() => {
+                        return Err(CliError::Usage(
+                            "drive needs --path or --parent with --graph-url".into(),
+                        ))
+                    }
+                    (None, None) => None,
+                };
+                let conflict = match conflict {
+                    ConflictArg::Fail => Conflict::Fail,
+                    ConflictArg::Replace => Conflict::Replace,
+                    ConflictArg::Rename => Conflict::Rename,
+                };
+                (
+                    Dest::Drive {
+                        drive,
+                        place,
+                        conflict,
+                    },
+                    common,
+                )
+            }
+            Target::Mail {
+                message,
+                user,
+                common,
+            } => (
+                Dest::Outlook {
+                    item: OutlookItem::Message,
+                    id: message.clone(),
+                    user: user.clone(),
+                },
+                common,
+            ),
+            Target::Event {
+                event,
+                user,
+                common,
+            } => (
+                Dest::Outlook {
+                    item: OutlookItem::Event,
+                    id: event.clone(),
+                    user: user.clone(),
+                },
+                common,
+            ),
+            Target::Print {
+                printer,
+                job,
+                document,
+                common,
+            } => (
+                Dest::Print {
+                    printer: printer.clone(),
+                    job: job.clone(),
+                    document: document.clone(),
+                },
+                common,
+            ),
+        };
+        Ok(Job {
+            program: "graph-upload",
+            file: common.file.clone(),
+            dest,
+            graph_url: common.graph_url.clone(),
+            token: common.token.clone(),
+            chunk_size: common.chunk_size,
+            state: common.state.clone(),
+            session_only: common.session_only,
+            json: common.json,
+            json_shape: JsonShape::Graph,
+            cancel: common.cancel,
+            verbose: common.verbose,
+            timeout_ms: common.timeout_ms,
+            retry_initial_ms: common.retry_initial_ms,
+            size_limit: common.size_limit,
+            emulator_faults: common.emulator_faults.clone(),
+        })
+    }
+}

@@ -1,0 +1,504 @@
+//! One upload as both command lines describe it ([`Job`]), and running it: where it goes
+//! (a real Graph, or the embedded emulator), the state file, the drive loop, and what is
+//! printed at the end.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use graph_emulator::{Config, Emulator, Faults, Parent};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use upload_session::{
+    ConfigError, Conflict, Drive, DrivePlace, Options, OutlookItem, Owner, QuickXorHash,
+    RetryPolicy, Target, Upload,
+};
+
+use crate::drive::{Driver, Outcome};
+use crate::source::SourceFile;
+use crate::state_file::StateFile;
+use crate::transport::Http;
+use crate::CliError;
+
+/// Where the file goes (docs/protocol.md §8). IDs left out are the embedded emulator's own,
+/// and are required with a Graph URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dest {
+    /// A To Do task's attachment.
+    Todo {
+        /// The list.
+        list: Option<String>,
+        /// The task.
+        task: Option<String>,
+        /// `/users/{id}` instead of `/me`.
+        user: Option<String>,
+    },
+    /// A OneDrive or SharePoint file.
+    Drive {
+        /// In which drive.
+        drive: Drive,
+        /// Where in it; `None`: the file's name at the root.
+        place: Option<DrivePlace>,
+        /// What to do when the name is taken.
+        conflict: Conflict,
+    },
+    /// An Outlook message's or event's attachment.
+    Outlook {
+        /// Message or event.
+        item: OutlookItem,
+        /// Its ID.
+        id: Option<String>,
+        /// `/users/{id}` instead of `/me`.
+        user: Option<String>,
+    },
+    /// A Universal Print document.
+    Print {
+        /// The printer.
+        printer: Option<String>,
+        /// The job.
+        job: Option<String>,
+        /// The document.
+        document: Option<String>,
+    },
+}
+
+impl Dest {
+    /// The name `--json` prints as `target`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Dest::Todo { .. } => "todo",
+            Dest::Drive { .. } => "drive",
+            Dest::Outlook {
+                item: OutlookItem::Message,
+                ..
+            } => "mail",
+            Dest::Outlook { .. } => "event",
+            Dest::Print { .. } => "print",
+        }
+    }
+}
+
+/// How `--json` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonShape {
+    /// `todo-upload`'s: `attachment_id`, `location`, `size`, `requests`, `sessions`.
+    Attachment,
+    /// `graph-upload`'s: `target`, `id`, `location`, `size`, `requests`, `sessions`, and
+    /// `quick_xor_hash` for a drive item.
+    Graph,
+}
+
+/// One upload, as a command line describes it.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The program, for messages.
+    pub program: &'static str,
+    /// The file.
+    pub file: PathBuf,
+    /// Where it goes.
+    pub dest: Dest,
+    /// Graph base URL; `None`: the embedded emulator.
+    pub graph_url: Option<String>,
+    /// Bearer token, with a Graph URL.
+    pub token: Option<String>,
+    /// Bytes per PUT; `None`: the destination's default.
+    pub chunk_size: Option<u64>,
+    /// The state file.
+    pub state: Option<PathBuf>,
+    /// Never the one-request path.
+    pub session_only: bool,
+    /// One JSON object on stdout.
+    pub json: bool,
+    /// How that object reads.
+    pub json_shape: JsonShape,
+    /// Cancel the saved upload.
+    pub cancel: bool,
+    /// A line per request and answer on stderr.
+    pub verbose: bool,
+    /// Per-request timeout.
+    pub timeout_ms: u64,
+    /// The first retry backoff.
+    pub retry_initial_ms: Option<u64>,
+    /// Overrides the destination's size limit.
+    pub size_limit: Option<u64>,
+    /// Faults of the embedded emulator.
+    pub emulator_faults: Vec<String>,
+}
+
+/// Runs `job`: uploads (or cancels), prints the result on `out` and messages on `err`, and
+/// returns the exit status: 0 success, 1 failure, 2 bad usage.
+pub fn run(job: &Job, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    match execute(job, out, err) {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = writeln!(err, "{}: {e}", job.program);
+            e.exit_code()
+        }
+    }
+}
+
+/// Where the upload goes: a real Graph, or the embedded emulator.
+struct Destination {
+    base: String,
+    token: String,
+    emulator: Option<Emulator>,
+}
+
+fn destination(job: &Job) -> Result<Destination, CliError> {
+    if let Some(base) = &job.graph_url {
+        let token = job
+            .token
+            .clone()
+            .ok_or_else(|| CliError::Usage("--graph-url needs --token or GRAPH_TOKEN".into()))?;
+        return Ok(Destination {
+            base: base.clone(),
+            token,
+            emulator: None,
+        });
+    }
+    let faults = Faults::parse(&job.emulator_faults).map_err(|e| CliError::Usage(e.to_string()))?;
+    let emu = Emulator::start(Config {
+        faults,
+        ..Config::default()
+    })
+    .map_err(|e| CliError::Failed(format!("cannot start the embedded emulator: {e}")))?;
+    Ok(Destination {
+        base: emu.base_url(),
+        token: emu.token().to_owned(),
+        emulator: Some(emu),
+    })
+}
+
+/// An ID the command line gave, or, with the embedded emulator, `demo`.
+fn id(
+    given: &Option<String>,
+    flag: &str,
+    dest: &Destination,
+    demo: &str,
+) -> Result<String, CliError> {
+    match (given, &dest.emulator) {
+        (Some(id), _) => Ok(id.clone()),
+        (None, Some(_)) => Ok(demo.to_owned()),
+        (None, None) => Err(CliError::Usage(format!("--graph-url needs {flag}"))),
+    }
+}
+
+/// The core's target for `job`, and, with the emulator, the parent to read the result back
+/// from.
+fn target(
+    job: &Job,
+    file: &SourceFile,
+    dest: &Destination,
+) -> Result<(Target, Option<Parent>), CliError> {
+    let usage = |e: ConfigError| CliError::Usage(e.to_string());
+    let owner = |user: &Option<String>| match (user, &dest.emulator) {
+        (Some(_), Some(emu)) => Owner::User(emu.user_id().to_owned()),
+        (Some(u), None) => Owner::User(u.clone()),
+        (None, _) => Owner::Me,
+    };
+    Ok(match &job.dest {
+        Dest::Todo { list, task, user } => {
+            let demo = dest.emulator.as_ref();
+            let list = id(list, "--list", dest, demo.map_or("", |e| e.list_id()))?;
+            let task = id(task, "--task", dest, demo.map_or("", |e| e.task_id()))?;
+            let t = Target::todo_task(&dest.base, owner(user), &list, &task).map_err(usage)?;
+            (t, Some(Parent::TodoTask { list, task }))
+        }
+        Dest::Drive {
+            drive,
+            place,
+            conflict,
+        } => {
+            let place = place
+                .clone()
+                .unwrap_or_else(|| DrivePlace::Path(format!("/{}", file.name())));
+            // The emulator's drive holds every folder; its items sit under the path's folder.
+            let parent = match &place {
+                DrivePlace::Parent { item, .. } => Parent::DriveFolder {
+                    folder: item.clone(),
+                },
+                DrivePlace::Path(path) => {
+                    let dirs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+                    let mut folder = "root".to_string();
+                    for d in &dirs[..dirs.len().saturating_sub(1)] {
+                        folder.push('/');
+                        folder.push_str(d);
+                    }
+                    Parent::DriveFolder { folder }
+                }
+            };
+            let t =
+                Target::drive_item(&dest.base, drive.clone(), place, *conflict).map_err(usage)?;
+            (t, Some(parent))
+        }
+        Dest::Outlook {
+            item,
+            id: given,
+            user,
+        } => {
+            let item_id = id(given, "--message or --event", dest, "AAMkADemoItem=")?;
+            let t = Target::outlook_attachment(&dest.base, owner(user), *item, &item_id)
+                .map_err(usage)?;
+            let collection = match item {
+                OutlookItem::Message => "messages",
+                OutlookItem::Event => "events",
+            };
+            let parent = Parent::Outlook {
+                collection: collection.to_owned(),
+                id: item_id,
+            };
+            (t, Some(parent))
+        }
+        Dest::Print {
+            printer,
+            job: print_job,
+            document,
+        } => {
+            let printer = id(printer, "--printer", dest, "demo-printer")?;
+            let print_job = id(print_job, "--job", dest, "1")?;
+            let document = id(document, "--document", dest, "demo-document")?;
+            let t = Target::print_document(&dest.base, &printer, &print_job, &document)
+                .map_err(usage)?;
+            let parent = Parent::PrintDocument {
+                printer,
+                job: print_job,
+                document,
+            };
+            (t, Some(parent))
+        }
+    })
+    .map(|(t, parent)| (t, parent.filter(|_| dest.emulator.is_some())))
+}
+
+fn execute(job: &Job, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), CliError> {
+    let program = job.program;
+    let mut file = SourceFile::open(&job.file)
+        .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", job.file.display())))?;
+    let dest = destination(job)?;
+    let (target, parent) = target(job, &file, &dest)?;
+    let mut retry = RetryPolicy::default();
+    if let Some(ms) = job.retry_initial_ms {
+        retry.initial = Duration::from_millis(ms.max(1));
+    }
+    let mut options = Options::default()
+        .with_force_session(job.session_only)
+        .with_retry(retry)
+        .with_size_limit(job.size_limit);
+    options.chunk_size = job.chunk_size;
+
+    let mut state = job.state.as_deref().map(StateFile::new);
+    let saved = match state.as_mut() {
+        Some(s) => s.load().map_err(|e| {
+            CliError::Failed(format!(
+                "cannot read the state file {}: {e}",
+                s.path().display()
+            ))
+        })?,
+        None => None,
+    };
+    let mut upload = match (&saved, &state) {
+        (Some(bytes), Some(s)) => {
+            Upload::restore(bytes, target, file.info(), options).map_err(|e| {
+                CliError::Failed(format!(
+                    "cannot resume from the state file {}: {e}",
+                    s.path().display()
+                ))
+            })?
+        }
+        _ => Upload::new(target, file.info(), options).map_err(config_error)?,
+    };
+    if job.cancel {
+        match &state {
+            Some(s) if saved.is_none() => {
+                return Err(CliError::Failed(format!(
+                    "no saved upload at {}: nothing to cancel",
+                    s.path().display()
+                )))
+            }
+            _ => upload.cancel(crate::drive::now()),
+        }
+    }
+
+    let had_session = upload.upload_url().is_some();
+    // What this run sends and creates: a resumed upload carries the earlier runs' counts.
+    let (requests_before, sessions_before) = (upload.requests(), upload.sessions());
+    let show_bar =
+        !job.verbose && std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+    let progress = show_bar.then(|| {
+        let bar = ProgressBar::with_draw_target(Some(file.size()), ProgressDrawTarget::stderr());
+        if let Ok(style) =
+            ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+        {
+            bar.set_style(style);
+        }
+        bar.set_position(upload.progress().confirmed);
+        bar
+    });
+    let http = Http::new(
+        Duration::from_millis(job.timeout_ms.max(1)),
+        Some(dest.token.clone()),
+    );
+    let mut driver = Driver {
+        http: &http,
+        file: &mut file,
+        state: state.as_mut(),
+        log: if job.verbose { Some(&mut *err) } else { None },
+        progress,
+        bytes_sent: 0,
+    };
+    let outcome = driver.run(&mut upload)?;
+
+    let completion = match outcome {
+        Outcome::Cancelled => {
+            remove_state(state.as_mut())?;
+            let what = if had_session {
+                "the upload was cancelled and its session deleted"
+            } else {
+                "the upload was cancelled; it had no session to delete"
+            };
+            let _ = writeln!(err, "{program}: {what}");
+            return Ok(());
+        }
+        Outcome::Done(c) => c,
+    };
+    remove_state(state.as_mut())?;
+
+    let verified = match (&dest.emulator, &parent) {
+        (Some(emu), Some(parent)) => {
+            Some(verify(emu, parent, &job.dest, &completion.id, &mut file)?)
+        }
+        _ => None,
+    };
+    let requests = upload.requests() - requests_before;
+    let sessions = upload.sessions() - sessions_before;
+    if job.json {
+        let mut line = match job.json_shape {
+            JsonShape::Attachment => serde_json::json!({
+                "attachment_id": completion.id,
+                "location": completion.location,
+                "size": completion.size,
+                "requests": requests,
+                "sessions": sessions,
+            }),
+            JsonShape::Graph => serde_json::json!({
+                "target": job.dest.name(),
+                "id": completion.id,
+                "location": completion.location,
+                "size": completion.size,
+                "requests": requests,
+                "sessions": sessions,
+            }),
+        };
+        if let (JsonShape::Graph, Dest::Drive { .. }) = (job.json_shape, &job.dest) {
+            line["quick_xor_hash"] = quick_xor_hash(&mut file)?.into();
+        }
+        let _ = writeln!(out, "{line}");
+        if let Some(v) = verified {
+            let _ = writeln!(err, "{v}");
+        }
+    } else {
+        let _ = writeln!(
+            out,
+            "attached {} ({} bytes) as {}{}; {} requests, {} session(s)",
+            file.name(),
+            completion.size,
+            completion.id,
+            match (completion.found_by_lookup, &job.dest) {
+                (false, _) => "",
+                (true, Dest::Todo { .. }) => {
+                    " (found among the task's attachments after the final answer was lost)"
+                }
+                (true, _) => " (found at the destination after the final answer was lost)",
+            },
+            requests,
+            sessions
+        );
+        if let Some(v) = verified {
+            let _ = writeln!(out, "{v}");
+        }
+    }
+    Ok(())
+}
+
+/// The file's QuickXorHash, read in order once (docs/protocol.md §8).
+fn quick_xor_hash(file: &mut SourceFile) -> Result<String, CliError> {
+    let mut hash = QuickXorHash::new();
+    let range = upload_session::ByteRange::new(0, file.size());
+    if let Some(range) = range {
+        let mut reader = file
+            .range_reader(range)
+            .map_err(|e| CliError::Failed(format!("cannot read the file to hash it: {e}")))?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = std::io::Read::read(&mut reader, &mut buf)
+                .map_err(|e| CliError::Failed(format!("cannot read the file to hash it: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            hash.update(&buf[..n]);
+        }
+    }
+    Ok(hash.to_base64())
+}
+
+fn config_error(e: ConfigError) -> CliError {
+    match e {
+        ConfigError::FileTooLarge { .. } | ConfigError::EmptyName => {
+            CliError::Failed(e.to_string())
+        }
+        other => CliError::Usage(other.to_string()),
+    }
+}
+
+fn remove_state(state: Option<&mut StateFile>) -> Result<(), CliError> {
+    match state {
+        Some(s) => s.remove().map_err(|e| {
+            CliError::Failed(format!(
+                "cannot remove the state file {}: {e}",
+                s.path().display()
+            ))
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Reads the result back from the embedded emulator and compares it with the file.
+fn verify(
+    emu: &Emulator,
+    parent: &Parent,
+    dest: &Dest,
+    id: &str,
+    file: &mut SourceFile,
+) -> Result<String, CliError> {
+    let what = match dest {
+        Dest::Todo { .. } | Dest::Outlook { .. } => "attachment",
+        Dest::Drive { .. } => "item",
+        Dest::Print { .. } => "document",
+    };
+    let items = emu.items(parent);
+    let Some(stored) = items.iter().find(|a| a.id == id) else {
+        return Err(CliError::Failed(format!(
+            "the emulator holds no {what} {id}"
+        )));
+    };
+    if items.len() != 1 {
+        return Err(CliError::Failed(format!(
+            "the destination holds {} of them; one {what} was expected",
+            items.len()
+        )));
+    }
+    let same = file
+        .same_bytes(&stored.bytes)
+        .map_err(|e| CliError::Failed(format!("cannot read {} to compare: {e}", file.name())))?;
+    if !same {
+        return Err(CliError::Failed(format!(
+            "the stored {what} ({} bytes) differs from the file ({} bytes)",
+            stored.bytes.len(),
+            file.size()
+        )));
+    }
+    Ok(format!(
+        "verified: the emulator's {what} is byte-identical to {} ({} bytes)",
+        file.name(),
+        file.size()
+    ))
+}
