@@ -2,7 +2,7 @@
 //! hand-written loop of PUTs, both over ureq to one long-lived in-process `graph_emulator`.
 //!
 //! `cargo bench -p todo-upload --bench e2e -- [ratio] [sweep] [--runs N] [--size BYTES]
-//! [--chunk BYTES] [--out DIR]`
+//! [--chunk BYTES] [--out DIR] [--drive]`
 //!
 //! - `ratio` (the default): a 25 MiB file in 3,932,160-byte chunks (or `--chunk`), the two clients run
 //!   alternately (B A B A ... after a warm-up pair) so that machine noise hits both alike;
@@ -10,6 +10,10 @@
 //! - `sweep`: the same pairs for chunk sizes from 320 KiB to 12 x 320 KiB; writes every run to
 //!   `DIR/throughput.csv` (`benches/results/` by default), which
 //!   `scripts/plot_throughput.py` turns into `docs/throughput.svg`.
+//!
+//! With `--drive` both clients upload a OneDrive drive item instead (docs/protocol.md §8):
+//! create on Graph with the token, PUTs to the upload host as given without it, 202 until the
+//! last fragment.
 //!
 //! Every upload is checked byte for byte against the file, outside the timed part, and taken
 //! out of the emulator so that its memory stays flat over hundreds of runs.
@@ -19,11 +23,11 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use graph_emulator::{Config, Emulator};
+use graph_emulator::{Config, Emulator, Parent};
 use todo_upload::drive::{Driver, Outcome};
 use todo_upload::source::SourceFile;
 use todo_upload::transport::Http;
-use upload_session::{Options, Owner, Target, Upload};
+use upload_session::{Conflict, Drive, DrivePlace, Options, Owner, Target, Upload};
 use ureq::SendBody;
 
 const CHUNK_UNIT: u64 = 320 * 1024;
@@ -33,7 +37,12 @@ struct Bench {
     emu: Emulator,
     path: PathBuf,
     data: Vec<u8>,
+    /// Drive items instead of To Do attachments.
+    drive: bool,
 }
+
+/// The drive folder both clients upload into.
+const FOLDER: &str = "F1";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Client {
@@ -57,6 +66,7 @@ fn main() {
     let mut size: u64 = 25 * 1024 * 1024;
     let mut chunk = DEFAULT_CHUNK;
     let mut out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/results");
+    let mut drive = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "ratio" => ratio = true,
@@ -65,6 +75,7 @@ fn main() {
             "--size" => size = args.next().and_then(|v| v.parse().ok()).expect("--size N"),
             "--chunk" => chunk = args.next().and_then(|v| v.parse().ok()).expect("--chunk N"),
             "--out" => out = PathBuf::from(args.next().expect("--out DIR")),
+            "--drive" => drive = true,
             // What `cargo bench` passes to every harness-less bench.
             "--bench" => {}
             other => {
@@ -76,7 +87,8 @@ fn main() {
         ratio = true;
     }
 
-    let bench = Bench::new(size);
+    let bench = Bench::new(size, drive);
+    // The warm-up's chunk must suit the destination: 12 x 320 KiB suits both.
     println!(
         "e2e: {} bytes, emulator at {}, {} cores",
         size,
@@ -146,7 +158,7 @@ fn main() {
 }
 
 impl Bench {
-    fn new(size: u64) -> Bench {
+    fn new(size: u64, drive: bool) -> Bench {
         let emu = Emulator::start(Config {
             max_size: u64::MAX,
             ..Config::default()
@@ -164,7 +176,12 @@ impl Bench {
             *b = x as u8;
         }
         std::fs::write(&path, &data).expect("write the payload");
-        Bench { emu, path, data }
+        Bench {
+            emu,
+            path,
+            data,
+            drive,
+        }
     }
 
     /// `n` pairs, each `(baseline seconds, uploader seconds)`, the order inside a pair
@@ -188,14 +205,21 @@ impl Bench {
     /// One whole upload; returns its wall time in seconds (the check after it is not timed).
     fn run(&self, client: Client, chunk: u64) -> f64 {
         let started = Instant::now();
-        match client {
-            Client::Baseline => baseline(&self.emu, &self.path, chunk),
-            Client::Uploader => uploader(&self.emu, &self.path, chunk),
+        match (client, self.drive) {
+            (Client::Baseline, false) => baseline(&self.emu, &self.path, chunk),
+            (Client::Uploader, false) => uploader(&self.emu, &self.path, chunk),
+            (Client::Baseline, true) => drive_baseline(&self.emu, &self.path, chunk),
+            (Client::Uploader, true) => drive_uploader(&self.emu, &self.path, chunk),
         }
         let secs = started.elapsed().as_secs_f64();
-        let mut stored = self
-            .emu
-            .take_attachments(self.emu.list_id(), self.emu.task_id());
+        let mut stored = if self.drive {
+            self.emu.take_items(&Parent::DriveFolder {
+                folder: FOLDER.into(),
+            })
+        } else {
+            self.emu
+                .take_attachments(self.emu.list_id(), self.emu.task_id())
+        };
         assert_eq!(stored.len(), 1, "{client:?}: one attachment expected");
         let got = stored.pop().map(|a| a.bytes).unwrap_or_default();
         assert!(got == self.data, "{client:?}: the stored bytes differ");
@@ -205,9 +229,23 @@ impl Bench {
 
 /// The uploader as the binary drives it: the core, `Http` over ureq, `SourceFile`.
 fn uploader(emu: &Emulator, path: &Path, chunk: u64) {
-    let mut file = SourceFile::open(path).expect("open");
     let target =
         Target::todo_task(&emu.base_url(), Owner::Me, emu.list_id(), emu.task_id()).unwrap();
+    upload_to(emu, path, chunk, target);
+}
+
+/// The uploader to a drive item.
+fn drive_uploader(emu: &Emulator, path: &Path, chunk: u64) {
+    let place = DrivePlace::Parent {
+        item: FOLDER.into(),
+        name: "payload.bin".into(),
+    };
+    let target = Target::drive_item(&emu.base_url(), Drive::Me, place, Conflict::Fail).unwrap();
+    upload_to(emu, path, chunk, target);
+}
+
+fn upload_to(emu: &Emulator, path: &Path, chunk: u64, target: Target) {
+    let mut file = SourceFile::open(path).expect("open");
     let options = {
         let mut o = Options::default();
         o.chunk_size = Some(chunk);
@@ -291,6 +329,57 @@ fn baseline(emu: &Emulator, path: &Path, chunk: u64) {
         match status {
             201 => return,
             200 | 202 => {
+                let v: serde_json::Value = serde_json::from_slice(&answer).expect("JSON");
+                let first = v["nextExpectedRanges"][0].as_str().expect("a range");
+                at = first
+                    .split('-')
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .expect("a start");
+            }
+            other => panic!("PUT answered {other}: {}", String::from_utf8_lossy(&answer)),
+        }
+    }
+}
+
+/// The minimal drive loop: create with the token, then PUT each range to the upload URL as
+/// given, without it, going on from the first start in `nextExpectedRanges`, until the item.
+fn drive_baseline(emu: &Emulator, path: &Path, chunk: u64) {
+    let agent = ureq::Agent::new_with_defaults();
+    let auth = format!("Bearer {}", emu.token());
+    let mut file = File::open(path).expect("open");
+    let size = file.metadata().expect("metadata").len();
+    let create = format!(
+        "{}/me/drive/items/{FOLDER}:/payload.bin:/createUploadSession",
+        emu.base_url()
+    );
+    let body = r#"{"item":{"@microsoft.graph.conflictBehavior":"fail"}}"#;
+    let mut resp = agent
+        .post(&create)
+        .header("Authorization", &auth)
+        .header("Content-Type", "application/json")
+        .send(body.as_bytes())
+        .expect("createUploadSession");
+    let session: serde_json::Value =
+        serde_json::from_slice(&resp.body_mut().read_to_vec().expect("answer")).expect("JSON");
+    let upload_url = session["uploadUrl"].as_str().expect("uploadUrl").to_owned();
+    let mut at = 0u64;
+    loop {
+        let end = (at + chunk).min(size);
+        file.seek(SeekFrom::Start(at)).expect("seek");
+        let mut range = (&mut file).take(end - at);
+        let mut resp = agent
+            .put(&upload_url)
+            .header("Content-Type", "application/octet-stream")
+            .header("Content-Length", (end - at).to_string())
+            .header("Content-Range", format!("bytes {at}-{}/{size}", end - 1))
+            .send(SendBody::from_reader(&mut range))
+            .expect("PUT");
+        let status = resp.status().as_u16();
+        let answer = resp.body_mut().read_to_vec().expect("answer");
+        match status {
+            200 | 201 => return,
+            202 => {
                 let v: serde_json::Value = serde_json::from_slice(&answer).expect("JSON");
                 let first = v["nextExpectedRanges"][0].as_str().expect("a range");
                 at = first

@@ -277,6 +277,11 @@ impl Emulator {
         self.shared.lock().attachments_of(parent).to_vec()
     }
 
+    /// Removes what a parent holds and hands it over, without copying the bytes.
+    pub fn take_items(&self, parent: &Parent) -> Vec<Attachment> {
+        self.shared.lock().take_attachments_of(parent)
+    }
+
     /// The attachments of the default task.
     pub fn task_attachments(&self) -> Vec<Attachment> {
         self.attachments(&self.list_id, &self.task_id)
