@@ -301,15 +301,7 @@ impl Target {
         task_id: &str,
     ) -> Result<Target, ConfigError> {
         let base = Self::check_base(base)?;
-        let mut collection = base.clone();
-        match &owner {
-            Owner::Me => collection.push_str("/me"),
-            Owner::User(id) => {
-                non_empty("user ID", id)?;
-                collection.push_str("/users/");
-                push_segment(&mut collection, id);
-            }
-        }
+        let mut collection = owner_url(&base, &owner)?;
         non_empty("list ID", list_id)?;
         non_empty("task ID", task_id)?;
         collection.push_str("/todo/lists/");
@@ -395,15 +387,7 @@ impl Target {
         item_id: &str,
     ) -> Result<Target, ConfigError> {
         let base = Self::check_base(base)?;
-        let mut collection = base.clone();
-        match &owner {
-            Owner::Me => collection.push_str("/me"),
-            Owner::User(id) => {
-                non_empty("user ID", id)?;
-                collection.push_str("/users/");
-                push_segment(&mut collection, id);
-            }
-        }
+        let mut collection = owner_url(&base, &owner)?;
         let (what, segment) = match item {
             OutlookItem::Message => ("message ID", "/messages/"),
             OutlookItem::Event => ("event ID", "/events/"),
@@ -575,6 +559,20 @@ impl Target {
         prefix.push_str(",\"contentBytes\":\"");
         (prefix, "\"}".to_owned())
     }
+}
+
+/// `{base}/me` or `{base}/users/{id}`.
+fn owner_url(base: &str, owner: &Owner) -> Result<String, ConfigError> {
+    let mut url = base.to_owned();
+    match owner {
+        Owner::Me => url.push_str("/me"),
+        Owner::User(id) => {
+            non_empty("user ID", id)?;
+            url.push_str("/users/");
+            push_segment(&mut url, id);
+        }
+    }
+    Ok(url)
 }
 
 fn non_empty(what: &'static str, v: &str) -> Result<(), ConfigError> {

@@ -5,12 +5,8 @@
 mod kit;
 
 use kit::*;
-use upload_session::{Action, Error, Failure, Options, Purpose, State, Upload};
+use upload_session::{Action, Error, Failure, Purpose, State, Upload};
 use upload_session_testkit::{End, Pair, START};
-
-fn mib2() -> Options {
-    Options::default().with_chunk_size(MIB2)
-}
 
 /// Steps until `n` exchanges are logged.
 fn until_log(pair: &mut Pair, up: &mut Upload, n: usize) {

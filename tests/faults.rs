@@ -8,14 +8,10 @@ use std::time::Duration;
 
 use kit::*;
 use upload_session::{
-    Action, CallerError, Error, Failure, Options, Purpose, Response, RetryPolicy, State, Timestamp,
+    Action, CallerError, Error, Failure, Purpose, Response, RetryPolicy, State, Timestamp,
     TransportError, Upload, WaitReason,
 };
 use upload_session_testkit::{Config, End, Faults, START};
-
-fn mib2() -> Options {
-    Options::default().with_chunk_size(MIB2)
-}
 
 /// A 503 with `Retry-After: 2.128` (Graph's own fractional sample) is waited out in full;
 /// nothing was kept, but the outcome of a PUT answered 5xx is unknown, so the machine asks

@@ -10,10 +10,6 @@ use std::time::Duration;
 use kit::*;
 use upload_session::{Options, Purpose, State};
 
-fn mib2() -> Options {
-    Options::default().with_chunk_size(MIB2)
-}
-
 /// The final PUT lands and its answer is lost; the status query answers 404 as it would for
 /// an expired session. The task's attachments are listed, the result found, and no second
 /// attachment made (docs/protocol.md §8, §11).

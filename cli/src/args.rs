@@ -71,6 +71,14 @@ pub struct Args {
     #[arg(short, long)]
     pub verbose: bool,
 
+    /// Options for tests and benchmarks, hidden from `--help`.
+    #[command(flatten)]
+    pub tuning: Tuning,
+}
+
+/// Options for tests and benchmarks, hidden from `--help`; both programs take them.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Tuning {
     /// How long an answer may take to start, and any read or write may stall, in ms.
     #[arg(long, value_name = "MS", default_value_t = 60_000, hide = true)]
     pub timeout_ms: u64,
@@ -79,7 +87,7 @@ pub struct Args {
     #[arg(long, value_name = "MS", hide = true)]
     pub retry_initial_ms: Option<u64>,
 
-    /// Overrides the target's file size limit (25 MiB for To Do), e.g. for an emulator
+    /// Overrides the destination's file size limit (25 MiB for To Do), e.g. for an emulator
     /// started with `--max-size unlimited`; the embedded emulator keeps its own limit.
     #[arg(long, value_name = "BYTES", hide = true)]
     pub size_limit: Option<u64>,
@@ -109,10 +117,10 @@ impl Args {
             json_shape: crate::job::JsonShape::Attachment,
             cancel: self.cancel,
             verbose: self.verbose,
-            timeout_ms: self.timeout_ms,
-            retry_initial_ms: self.retry_initial_ms,
-            size_limit: self.size_limit,
-            emulator_faults: self.emulator_faults.clone(),
+            timeout_ms: self.tuning.timeout_ms,
+            retry_initial_ms: self.tuning.retry_initial_ms,
+            size_limit: self.tuning.size_limit,
+            emulator_faults: self.tuning.emulator_faults.clone(),
         }
     }
 }

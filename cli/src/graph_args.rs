@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 use upload_session::{Conflict, Drive, DrivePlace, OutlookItem};
 
+use crate::args::Tuning;
 use crate::job::{Dest, Job, JsonShape};
 use crate::CliError;
 
@@ -182,21 +183,9 @@ pub struct Common {
     #[arg(short, long)]
     pub verbose: bool,
 
-    /// How long an answer may take to start, and any read or write may stall, in ms.
-    #[arg(long, value_name = "MS", default_value_t = 60_000, hide = true)]
-    pub timeout_ms: u64,
-
-    /// The first retry backoff in ms.
-    #[arg(long, value_name = "MS", hide = true)]
-    pub retry_initial_ms: Option<u64>,
-
-    /// Overrides the destination's file size limit.
-    #[arg(long, value_name = "BYTES", hide = true)]
-    pub size_limit: Option<u64>,
-
-    /// A fault for the embedded emulator, in graph-emulator's text form (repeatable).
-    #[arg(long = "emulator-fault", value_name = "SPEC", hide = true)]
-    pub emulator_faults: Vec<String>,
+    /// Options for tests and benchmarks, hidden from `--help`.
+    #[command(flatten)]
+    pub tuning: Tuning,
 }
 
 impl GraphArgs {
@@ -319,10 +308,10 @@ impl GraphArgs {
             json_shape: JsonShape::Graph,
             cancel: common.cancel,
             verbose: common.verbose,
-            timeout_ms: common.timeout_ms,
-            retry_initial_ms: common.retry_initial_ms,
-            size_limit: common.size_limit,
-            emulator_faults: common.emulator_faults.clone(),
+            timeout_ms: common.tuning.timeout_ms,
+            retry_initial_ms: common.tuning.retry_initial_ms,
+            size_limit: common.tuning.size_limit,
+            emulator_faults: common.tuning.emulator_faults.clone(),
         })
     }
 }

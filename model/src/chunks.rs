@@ -311,21 +311,30 @@ impl Model {
         }
         let body = Self::session_json(&self.graph_origin, s, false);
         match kept_503 {
-            Some(ra) => self
-                .refused(
-                    ctx,
-                    sid,
-                    503,
-                    "serviceNotAvailable",
-                    "The service is temporarily unavailable.",
-                    &ra,
-                )
-                .into(),
+            Some(ra) => self.kept_but_unavailable(ctx, sid, &ra),
             None => {
                 let status = parent.rules().intermediate_status;
                 self.lost_or(&fault, json_answer(status, &body))
             }
         }
+    }
+
+    /// The `kept503` fault: the bytes were taken, the answer says 503 (docs/protocol.md §9).
+    fn kept_but_unavailable(
+        &mut self,
+        ctx: &mut Ctx<'_, '_>,
+        sid: &str,
+        ra: &Option<RetryAfter>,
+    ) -> Effect {
+        self.refused(
+            ctx,
+            sid,
+            503,
+            "serviceNotAvailable",
+            "The service is temporarily unavailable.",
+            ra,
+        )
+        .into()
     }
 
     /// Completion (docs/protocol.md §5): the attachment exists, the session is gone.
@@ -384,16 +393,7 @@ impl Model {
             .or_default()
             .push(attachment);
         if let Some(ra) = kept_503 {
-            return self
-                .refused(
-                    ctx,
-                    sid,
-                    503,
-                    "serviceNotAvailable",
-                    "The service is temporarily unavailable.",
-                    &ra,
-                )
-                .into();
+            return self.kept_but_unavailable(ctx, sid, &ra);
         }
         let mut a = answer(201, Vec::new(), None);
         a.set("Location", location);
@@ -458,16 +458,7 @@ impl Model {
             }
         }
         if let Some(ra) = kept_503 {
-            return self
-                .refused(
-                    ctx,
-                    sid,
-                    503,
-                    "serviceNotAvailable",
-                    "The service is temporarily unavailable.",
-                    &ra,
-                )
-                .into();
+            return self.kept_but_unavailable(ctx, sid, &ra);
         }
         let v = self.item_json(&item, &s.parent);
         self.lost_or(fault, json_answer(status, &v))

@@ -133,6 +133,15 @@ impl Ctx<'_, '_> {
         self.error(404, "ErrorItemNotFound", message)
     }
 
+    /// A path that names nothing Graph serves: the client built a wrong URL.
+    pub(crate) fn no_route(&mut self) -> WireAnswer {
+        self.wrong(
+            404,
+            "ErrorItemNotFound",
+            "Resource not found for the segment.",
+        )
+    }
+
     pub(crate) fn method_not_allowed(&mut self) -> WireAnswer {
         self.wrong(
             405,
@@ -311,24 +320,10 @@ impl Model {
             (Some(print), _) if eq(print, "print") => (self.user_id.clone(), &segs[1..]),
             (Some(me), _) if eq(me, "me") => (self.user_id.clone(), &segs[2..]),
             (Some(users), Some(u)) if eq(users, "users") => (u.clone(), &segs[3..]),
-            _ => {
-                return ctx
-                    .wrong(
-                        404,
-                        "ErrorItemNotFound",
-                        "Resource not found for the segment.",
-                    )
-                    .into()
-            }
+            _ => return ctx.no_route().into(),
         };
         let Some((parent, tail)) = Parent::route(rest) else {
-            return ctx
-                .wrong(
-                    404,
-                    "ErrorItemNotFound",
-                    "Resource not found for the segment.",
-                )
-                .into();
+            return ctx.no_route().into();
         };
         if !eq(&user, &self.user_id) {
             return ctx.not_found("The user was not found.").into();
@@ -362,13 +357,7 @@ impl Model {
                             ("POST", [c]) if eq(c, "createUploadSession") => {
                                 self.create_session(ctx, &parent)
                             }
-                            _ => ctx
-                                .wrong(
-                                    404,
-                                    "ErrorItemNotFound",
-                                    "Resource not found for the segment.",
-                                )
-                                .into(),
+                            _ => ctx.no_route().into(),
                         }
                     }
                     Parent::TodoTask { .. } | Parent::Outlook { .. } => {}
@@ -391,13 +380,7 @@ impl Model {
                         self.read_attachments(ctx, &parent, Some(id), true)
                     }
                     (_, [a, ..]) if eq(a, "attachments") => ctx.method_not_allowed().into(),
-                    _ => ctx
-                        .wrong(
-                            404,
-                            "ErrorItemNotFound",
-                            "Resource not found for the segment.",
-                        )
-                        .into(),
+                    _ => ctx.no_route().into(),
                 }
             }
         }
@@ -436,13 +419,7 @@ impl Model {
                 self.create_drive_session(ctx, &parent, name)
             }
             ("GET", []) => self.read_item(ctx, &parent, name),
-            _ => ctx
-                .wrong(
-                    404,
-                    "ErrorItemNotFound",
-                    "Resource not found for the segment.",
-                )
-                .into(),
+            _ => ctx.no_route().into(),
         }
     }
 

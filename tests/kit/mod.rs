@@ -10,6 +10,11 @@ pub const MIB2: u64 = 2_097_152;
 /// The size of the protocol's example file (docs/protocol.md §2).
 pub const SEED_SIZE: u64 = 3_483_322;
 
+/// Options with 2 MiB chunks, the protocol's example.
+pub fn mib2() -> Options {
+    Options::default().with_chunk_size(MIB2)
+}
+
 /// A model under the fault `plan` (`"throttle=2@1/create drop@3/put"`) and a file of `size`
 /// bytes.
 pub fn pair(plan: &str, size: u64) -> Pair {
