@@ -23,6 +23,7 @@ use upload_session::{
 };
 
 use crate::{Config, Pair, TestFile};
+use graph_model::{Fault, FaultRule, Faults, KeyCase, RequestKind, RetryAfter, When};
 
 /// The Graph base URL every harness uploads to.
 const BASE: &str = "https://graph.microsoft.com/v1.0";
@@ -1110,6 +1111,9 @@ enum Event {
     /// Save, then restore into a new machine (the process died; the request in flight, if
     /// any, took effect or not).
     SaveRestore { keep: bool },
+    /// From here on the model follows this fault plan when it answers: the one vocabulary
+    /// of tests, property tests and the emulator.
+    Plan(Faults),
 }
 
 fn decode_event(inp: &mut Input<'_>, kind: Kind) -> Event {
@@ -1128,14 +1132,80 @@ fn decode_event(inp: &mut Input<'_>, kind: Kind) -> Event {
         }),
         12 => Event::Cancel,
         13 => Event::Misuse(inp.u8()),
-        _ => Event::SaveRestore { keep: inp.bool() },
+        14 => Event::SaveRestore { keep: inp.bool() },
+        _ => Event::Plan(decode_plan(inp)),
     }
+}
+
+/// Up to three rules of the model's fault vocabulary, and a seed.
+fn decode_plan(inp: &mut Input<'_>) -> Faults {
+    let ra = |inp: &mut Input<'_>| match inp.u8() % 3 {
+        0 => None,
+        1 => Some(RetryAfter::Delta(Duration::from_millis(u64::from(
+            inp.u16() % 5000,
+        )))),
+        _ => Some(RetryAfter::Date(Duration::from_secs(u64::from(
+            inp.u8() % 5,
+        )))),
+    };
+    let mut faults = Faults::none().seeded(inp.u64());
+    for _ in 0..1 + inp.below(3) {
+        let fault = match inp.u8() % 18 {
+            0 => Fault::CreatedStatus,
+            1 => Fault::KeyCase(
+                [KeyCase::Camel, KeyCase::Pascal, KeyCase::Mixed][inp.below(3) as usize],
+            ),
+            2 => Fault::StatusRefused(if inp.bool() { 405 } else { 400 }),
+            3 => Fault::ForeignOrigin,
+            4 => Fault::QueryOnGraphOrigin,
+            5 => Fault::ExpireAfterChunks(u32::from(inp.u8() % 4)),
+            6 => Fault::TooManyRequests(ra(inp)),
+            7 => Fault::Unavailable(ra(inp)),
+            8 => Fault::UnavailableKept(ra(inp)),
+            9 => Fault::InternalError,
+            10 => Fault::DropMidBody,
+            11 => Fault::Stall {
+                delay: Duration::from_millis(u64::from(inp.u16())),
+                keep: inp.bool(),
+            },
+            12 => Fault::RangeNotSatisfiable,
+            13 => Fault::LoseRange,
+            14 => Fault::LostFinalAnswer,
+            15 => Fault::AnswerLost,
+            16 => Fault::Unauthorized,
+            _ => Fault::SessionGone,
+        };
+        let when = match inp.u8() % 4 {
+            0 | 1 => When::Nth(1 + inp.below(8)),
+            2 => When::Every(1 + inp.below(4)),
+            _ => When::From(1 + inp.below(8)),
+        };
+        let mut rule = FaultRule::nth(1, fault);
+        rule.when = when;
+        rule.times = Some(1 + inp.below(4));
+        if !rule.fault.is_session_fault() {
+            let kinds = [
+                RequestKind::Create,
+                RequestKind::Put,
+                RequestKind::FinalPut,
+                RequestKind::Status,
+                RequestKind::Delete,
+                RequestKind::Post,
+                RequestKind::Read,
+                RequestKind::Any,
+            ];
+            rule = rule.on(kinds[inp.below(kinds.len() as u64) as usize]);
+        }
+        faults = faults.with(rule);
+    }
+    faults
 }
 
 /// A whole upload driven by the fuzzer: the destination, a file size, options (chunk size,
 /// `force_session`, `max_restarts`, retry policy), then events: answers of any status,
-/// headers and body (raw, or templated session JSON with fuzzed parts, or what Graph would
-/// say), transport errors, time steps, cancel, misuse, and save plus restore. After every
+/// headers and body (raw, or templated session JSON with fuzzed parts, or the Graph model's,
+/// under fault plans in its own vocabulary), transport errors, time steps, cancel, misuse,
+/// and save plus restore. After every
 /// step it checks DESIGN.md section 4 on every request and action.
 pub fn machine(data: &[u8]) {
     let (kind, size, options, events) = decode_machine(data);
@@ -1278,6 +1348,10 @@ fn run_machine(kind: Kind, size: u64, options: &Options, events: &[Event]) {
                     }
                     Err(e) => panic!("a state the machine saved does not restore: {e}"),
                 }
+                continue;
+            }
+            Event::Plan(faults) => {
+                pair.model.set_faults(faults.clone());
                 continue;
             }
             Event::Answer(_) | Event::Cycle(..) => {}
