@@ -159,9 +159,15 @@ pub fn faulted(emu: &Emulator, name: &str) -> Vec<RecordedRequest> {
         .collect()
 }
 
-/// No request to the foreign origin carried `Authorization`, and no output holds the token.
+/// No request to the foreign origin carried `Authorization`, no output holds the token, and
+/// the emulator saw nothing a correct client does not send.
 pub fn assert_token_safe(emu: &Emulator, run: &Run) {
     assert_eq!(emu.tokens_sent_to_foreign_origin(), 0);
+    assert!(
+        emu.violations().is_empty(),
+        "the uploader broke the protocol: {:?}",
+        emu.violations()
+    );
     assert!(emu
         .requests()
         .iter()
