@@ -358,3 +358,82 @@ fn drive_item_renamed_on_conflict_and_lost_is_never_sent_twice() {
     assert_eq!(pair.created().len(), 1);
     assert!(pair.model.violations().is_empty());
 }
+
+/// Outlook and Print through the faults every target must survive: a 416, a session gone
+/// mid-way, a cancel, and a save and restore between fragments. Each ends with exactly the
+/// file, no token on the upload host, and nothing the model calls a violation.
+#[test]
+fn outlook_and_print_through_416_expiry_cancel_and_restore() {
+    let size = 3_500_000;
+    let chunk = Options::default().with_chunk_size(1_000_000);
+    let dests: [(&str, Parent, fn(&Pair) -> Target); 2] = [
+        ("outlook", message(), |p| outlook(p, OutlookItem::Message)),
+        ("print", print_doc(), |p| {
+            Target::print_document(&p.model.base_url(), "P1", "J1", "D1").unwrap()
+        }),
+    ];
+    for (name, parent, target) in dests {
+        // 416, then the status query, then the same range again.
+        let mut p = pair("range416@2/put", size, parent.clone());
+        let mut up = p.upload_to(target(&p), chunk.clone()).unwrap();
+        let run = p.drive_bounded(&mut up, 50).unwrap();
+        assert_eq!(
+            run.lines()[2..5],
+            ["PUT 1000000-1999999", "GET", "PUT 1000000-1999999"],
+            "{name}"
+        );
+        p.assert_sound(&run.end);
+
+        // The session is gone at the second PUT: a new one, and the file lands once.
+        let mut p = pair("gone@2/put", size, parent.clone());
+        let mut up = p.upload_to(target(&p), chunk.clone()).unwrap();
+        let run = p.drive_bounded(&mut up, 50).unwrap();
+        assert_eq!(run.statuses()[2], Some(404), "{name}");
+        assert_eq!(p.model.sessions_created(), 2, "{name}");
+        run.done();
+        p.assert_sound(&run.end);
+
+        // A cancel after the first fragment deletes the session on the upload host.
+        let mut p = pair("", size, parent.clone());
+        let mut up = p.upload_to(target(&p), chunk.clone()).unwrap();
+        for _ in 0..2 {
+            assert!(p.step(&mut up).is_none());
+        }
+        up.cancel(p.now);
+        let run = p.drive_bounded(&mut up, 20).unwrap();
+        assert_eq!(
+            (run.lines(), &run.end),
+            (vec!["DELETE".to_string()], &End::Cancelled),
+            "{name}"
+        );
+        assert!(
+            run.log[0].url.starts_with(p.model.foreign_origin()),
+            "{name}"
+        );
+        assert_eq!(p.model.live_sessions(p.now.as_unix_millis()), 0, "{name}");
+        assert!(p.model.violations().is_empty(), "{name}");
+
+        // Saved after two fragments, restored: the status, then the rest.
+        let mut p = pair("", size, parent);
+        let mut up = p.upload_to(target(&p), chunk.clone()).unwrap();
+        for _ in 0..3 {
+            assert!(p.step(&mut up).is_none());
+        }
+        let saved = up.save();
+        let mut again = upload_session::Upload::restore(
+            saved.as_bytes(),
+            target(&p),
+            p.file.info(),
+            chunk.clone(),
+        )
+        .unwrap();
+        p.watch(&again, &chunk);
+        let run = p.drive_bounded(&mut again, 50).unwrap();
+        assert_eq!(
+            run.lines(),
+            ["GET", "PUT 2000000-2999999", "PUT 3000000-3499999"],
+            "{name}"
+        );
+        p.assert_sound(&run.end);
+    }
+}
