@@ -366,7 +366,8 @@ fn drive_item_renamed_on_conflict_and_lost_is_never_sent_twice() {
 fn outlook_and_print_through_416_expiry_cancel_and_restore() {
     let size = 3_500_000;
     let chunk = Options::default().with_chunk_size(1_000_000);
-    let dests: [(&str, Parent, fn(&Pair) -> Target); 2] = [
+    type MakeTarget = fn(&Pair) -> Target;
+    let dests: [(&str, Parent, MakeTarget); 2] = [
         ("outlook", message(), |p| outlook(p, OutlookItem::Message)),
         ("print", print_doc(), |p| {
             Target::print_document(&p.model.base_url(), "P1", "J1", "D1").unwrap()
