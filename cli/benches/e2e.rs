@@ -298,15 +298,7 @@ fn baseline(emu: &Emulator, path: &Path, chunk: u64) {
     let body = format!(
         r#"{{"attachmentInfo":{{"attachmentType":"file","name":"payload.bin","size":{size}}}}}"#
     );
-    let mut resp = agent
-        .post(&create)
-        .header("Authorization", &auth)
-        .header("Content-Type", "application/json")
-        .send(body.as_bytes())
-        .expect("createUploadSession");
-    let session: serde_json::Value =
-        serde_json::from_slice(&resp.body_mut().read_to_vec().expect("answer")).expect("JSON");
-    let upload_url = session["uploadUrl"].as_str().expect("uploadUrl");
+    let upload_url = create_session(&agent, &create, &auth, &body);
     let content_url = match upload_url.split_once('?') {
         Some((p, q)) => format!("{p}/content?{q}"),
         None => format!("{upload_url}/content"),
@@ -326,17 +318,22 @@ fn drive_baseline(emu: &Emulator, path: &Path, chunk: u64) {
         emu.base_url()
     );
     let body = r#"{"item":{"@microsoft.graph.conflictBehavior":"fail"}}"#;
+    let upload_url = create_session(&agent, &create, &auth, body);
+    // No token: the upload host is not Graph's.
+    put_ranges(&agent, &upload_url, None, &mut file, size, chunk);
+}
+
+/// POSTs `body` to the createUploadSession URL `create` with the token; the uploadUrl.
+fn create_session(agent: &ureq::Agent, create: &str, auth: &str, body: &str) -> String {
     let mut resp = agent
-        .post(&create)
-        .header("Authorization", &auth)
+        .post(create)
+        .header("Authorization", auth)
         .header("Content-Type", "application/json")
         .send(body.as_bytes())
         .expect("createUploadSession");
     let session: serde_json::Value =
         serde_json::from_slice(&resp.body_mut().read_to_vec().expect("answer")).expect("JSON");
-    let upload_url = session["uploadUrl"].as_str().expect("uploadUrl").to_owned();
-    // No token: the upload host is not Graph's.
-    put_ranges(&agent, &upload_url, None, &mut file, size, chunk);
+    session["uploadUrl"].as_str().expect("uploadUrl").to_owned()
 }
 
 /// PUTs each range straight from the file, going on from the first start in

@@ -406,9 +406,19 @@ impl Pair {
                 Delivery::Lost(TransportError::Interrupted)
             }
         };
+        self.record(req, at, delivery)
+    }
+
+    /// Logs `req` as met by `error` with no answer.
+    fn lost(&mut self, req: &Request, error: TransportError) -> Delivery {
+        self.record(req, self.now.as_unix_millis(), Delivery::Lost(error))
+    }
+
+    /// Logs what `req`, sent at `at`, met, and tells the checker.
+    fn record(&mut self, req: &Request, at: u64, delivery: Delivery) -> Delivery {
         self.log.push(Exchange {
             method: req.method(),
-            url: url.to_string(),
+            url: req.url().to_string(),
             range: req.file_range(),
             status: delivery.status(),
             at,
@@ -417,21 +427,6 @@ impl Pair {
             c.answered(delivery.status());
         }
         delivery
-    }
-
-    /// Logs `req` as met by `error` with no answer.
-    fn lost(&mut self, req: &Request, error: TransportError) -> Delivery {
-        self.log.push(Exchange {
-            method: req.method(),
-            url: req.url().to_string(),
-            range: req.file_range(),
-            status: None,
-            at: self.now.as_unix_millis(),
-        });
-        if let Some(c) = &mut self.checker {
-            c.answered(None);
-        }
-        Delivery::Lost(error)
     }
 
     /// One step of a driver: poll, then send, wait or refresh as asked. `Some` once the
