@@ -11,7 +11,7 @@ use crate::response::Response;
 use crate::retry::parse_retry_after;
 use crate::session::{
     attachment_id_from_location, parse_attachment, parse_attachment_list, parse_graph_error,
-    parse_upload_session, AttachmentJson, LocationError,
+    parse_upload_session, AttachmentJson, ItemFacts, LocationError,
 };
 use crate::target::{CompletionRule, Profile};
 use crate::time::Timestamp;
@@ -40,6 +40,7 @@ pub(crate) enum Answer {
     Completed {
         id: String,
         location: Option<String>,
+        facts: ItemFacts,
     },
     /// The upload is complete, but the answer names no result.
     CompletedUnnamed,
@@ -100,14 +101,16 @@ pub(crate) fn classify(
     match purpose {
         // The reference says 200, the tutorial 201 (docs/protocol.md §2): any 2xx.
         Purpose::CreateSession if ok => created(resp, size, scratch),
-        Purpose::UploadChunk if profile.complete_statuses.contains(&status) => {
+        Purpose::UploadChunk | Purpose::Commit if profile.complete_statuses.contains(&status) => {
             completed(resp, profile)
         }
-        Purpose::UploadChunk if profile.intermediate_statuses.contains(&status) => {
+        Purpose::UploadChunk | Purpose::Commit
+            if profile.intermediate_statuses.contains(&status) =>
+        {
             session_ranges(resp, size, scratch)
         }
         // A drive item's name is taken (docs/protocol.md §8).
-        Purpose::UploadChunk if status == 409 && profile.name_conflict_on_409 => {
+        Purpose::UploadChunk | Purpose::Commit if status == 409 && profile.name_conflict_on_409 => {
             Answer::NameConflict(StatusError {
                 purpose,
                 status,
@@ -126,7 +129,9 @@ pub(crate) fn classify(
         Purpose::UploadChunk if ok => Answer::Broken(ProtocolError::UnexpectedStatus(status)),
         Purpose::QueryStatus if ok => session_ranges(resp, size, scratch),
         Purpose::QueryStatus if matches!(status, 400 | 405) => Answer::QueryRefused,
-        Purpose::UploadChunk | Purpose::QueryStatus | Purpose::Cancel if status == 404 => {
+        Purpose::UploadChunk | Purpose::QueryStatus | Purpose::Cancel | Purpose::Commit
+            if status == 404 =>
+        {
             Answer::Gone
         }
         Purpose::Cancel if ok => Answer::Deleted,
@@ -151,9 +156,17 @@ pub(crate) fn classify(
         Purpose::SinglePost if ok => {
             let location = resp.location().map(str::to_owned);
             match parse_attachment(resp.body_bytes()) {
-                Ok(a) => Answer::Completed { id: a.id, location },
+                Ok(a) => Answer::Completed {
+                    id: a.id,
+                    location,
+                    facts: a.facts,
+                },
                 Err(e) => match location.as_deref().map(attachment_id_from_location) {
-                    Some(Ok(id)) => Answer::Completed { id, location },
+                    Some(Ok(id)) => Answer::Completed {
+                        id,
+                        location,
+                        facts: ItemFacts::default(),
+                    },
                     _ => Answer::Broken(e.into()),
                 },
             }
@@ -206,13 +219,19 @@ fn completed(resp: &Response<'_>, profile: &Profile) -> Answer {
             .map(attachment_id_from_location)
             .and_then(Result::ok)
     };
-    let from_body = || parse_attachment(resp.body_bytes()).ok().map(|a| a.id);
+    let item = parse_attachment(resp.body_bytes()).ok();
+    let facts = item.as_ref().map(|a| a.facts.clone()).unwrap_or_default();
+    let from_body = || item.map(|a| a.id);
     let id = match profile.completion {
         CompletionRule::Location => from_location().or_else(from_body),
         CompletionRule::JsonBody => from_body().or_else(from_location),
     };
     match id {
-        Some(id) => Answer::Completed { id, location },
+        Some(id) => Answer::Completed {
+            id,
+            location,
+            facts,
+        },
         None => Answer::CompletedUnnamed,
     }
 }

@@ -112,6 +112,16 @@ pub enum ProtocolError {
     /// a state saved now looks again when restored.
     #[error("could not tell whether the upload's result already exists: {0}")]
     LookupInconclusive(&'static str),
+    /// The completed drive item reports a QuickXorHash other than the file's
+    /// ([`FileInfo::with_quick_xor_hash`](crate::FileInfo::with_quick_xor_hash)): the
+    /// server holds other bytes than the file's (docs/protocol.md §8).
+    #[error("the server's item has QuickXorHash {server}, the file has {file}: its bytes differ")]
+    HashMismatch {
+        /// The file's hash.
+        file: String,
+        /// The hash the server reported.
+        server: String,
+    },
     /// A status answer that makes no sense for the request, e.g. 204 to a PUT.
     #[error("unexpected status {0}")]
     UnexpectedStatus(u16),
@@ -186,6 +196,9 @@ pub enum ConfigError {
     /// The retry policy cannot retry at all or never waits.
     #[error("retry policy: {0}")]
     RetryPolicy(&'static str),
+    /// An option asked of a target that has no such thing.
+    #[error("{0} applies only to {1}")]
+    NotForTarget(&'static str, &'static str),
     /// A profile's numbers contradict each other.
     #[error("target profile: {0}")]
     Profile(&'static str),

@@ -14,6 +14,7 @@ pub struct FileInfo {
     pub(crate) size: u64,
     pub(crate) content_type: String,
     pub(crate) fingerprint: String,
+    pub(crate) quick_xor_hash: Option<String>,
 }
 
 impl FileInfo {
@@ -25,6 +26,7 @@ impl FileInfo {
             size,
             content_type: "application/octet-stream".to_owned(),
             fingerprint: String::new(),
+            quick_xor_hash: None,
         }
     }
 
@@ -39,6 +41,17 @@ impl FileInfo {
     /// fingerprint is refused.
     pub fn with_fingerprint(mut self, fingerprint: impl Into<String>) -> Self {
         self.fingerprint = fingerprint.into();
+        self
+    }
+
+    /// The file's [`QuickXorHash`](crate::QuickXorHash), base64, for drive items: a lost
+    /// final answer is then settled only by an item with these bytes, and a completion
+    /// whose item reports another hash fails with [`ProtocolError::HashMismatch`]
+    /// (docs/protocol.md §8). Hash the file before uploading it.
+    ///
+    /// [`ProtocolError::HashMismatch`]: crate::ProtocolError::HashMismatch
+    pub fn with_quick_xor_hash(mut self, hash: impl Into<String>) -> Self {
+        self.quick_xor_hash = Some(hash.into());
         self
     }
 
@@ -60,6 +73,11 @@ impl FileInfo {
     /// The fingerprint.
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
+    }
+
+    /// The QuickXorHash given with [`FileInfo::with_quick_xor_hash`].
+    pub fn quick_xor_hash(&self) -> Option<&str> {
+        self.quick_xor_hash.as_deref()
     }
 }
 
@@ -177,6 +195,8 @@ pub enum State {
     Uploading,
     /// Asking the session where it stands.
     Querying,
+    /// Committing a session that holds every byte (a drive item's `deferCommit`).
+    Committing,
     /// Looking for a result whose answer was lost.
     FindingResult,
     /// Deleting the session.

@@ -266,7 +266,7 @@ pub(crate) struct Lookup {
 /// What one page of the listing says of the result.
 #[derive(Debug)]
 pub(crate) enum Verdict {
-    Found(String),
+    Found(AttachmentJson),
     NextPage(Lookup),
     /// No result, and nothing more to read.
     Nothing(Lookup),
@@ -294,9 +294,15 @@ impl Lookup {
             if a.name.as_deref() != Some(file.name()) || a.size != Some(file.size()) {
                 continue;
             }
+            // Other bytes under the same name and size are not this upload's (§8).
+            if let (Some(ours), Some(theirs)) = (file.quick_xor_hash(), &a.facts.quick_xor_hash) {
+                if ours != theirs {
+                    continue;
+                }
+            }
             match a.modified {
                 Some(m) if m.saturating_add(LOOKUP_TOLERANCE) >= cutoff => {
-                    return Verdict::Found(a.id.clone())
+                    return Verdict::Found(a.clone())
                 }
                 Some(_) => {}
                 None => undated = true,
@@ -357,6 +363,7 @@ pub(crate) enum AfterDelete {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::ItemFacts;
 
     fn r(s: u64, e: u64) -> ByteRange {
         ByteRange::new(s, e).unwrap()
@@ -450,12 +457,16 @@ mod tests {
             name: Some("a.bin".to_owned()),
             size: Some(10),
             modified: modified.map(Timestamp::from_unix_millis),
+            facts: ItemFacts::default(),
         };
         let graph = |u: &str| u.starts_with("https://g/");
         let old = item("OLD", Some(30_000));
         let ours = item("OURS", Some(40_500));
         let v = lookup().judge(&[old.clone(), ours], None, &file, &clock, graph);
-        assert!(matches!(v, Verdict::Found(ref id) if id == "OURS"), "{v:?}");
+        assert!(
+            matches!(v, Verdict::Found(ref a) if a.id == "OURS"),
+            "{v:?}"
+        );
         let v = lookup().judge(std::slice::from_ref(&old), None, &file, &clock, graph);
         assert!(matches!(v, Verdict::Nothing(_)), "{v:?}");
         let v = lookup().judge(&[item("X", None)], None, &file, &clock, graph);
@@ -473,5 +484,18 @@ mod tests {
             graph,
         );
         assert!(matches!(v, Verdict::Inconclusive(..)), "{v:?}");
+
+        // A drive item of the same name, size and time but other bytes is not ours.
+        let hashed = file.clone().with_quick_xor_hash("MINE");
+        let mut theirs = item("THEIRS", Some(40_500));
+        theirs.facts.quick_xor_hash = Some("OTHER".to_owned());
+        let v = lookup().judge(std::slice::from_ref(&theirs), None, &hashed, &clock, graph);
+        assert!(matches!(v, Verdict::Nothing(_)), "{v:?}");
+        theirs.facts.quick_xor_hash = Some("MINE".to_owned());
+        let v = lookup().judge(&[theirs], None, &hashed, &clock, graph);
+        assert!(
+            matches!(v, Verdict::Found(ref a) if a.id == "THEIRS"),
+            "{v:?}"
+        );
     }
 }

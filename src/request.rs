@@ -70,13 +70,15 @@ pub enum Purpose {
     SinglePost,
     /// `DELETE {uploadUrl}` (docs/protocol.md §6).
     Cancel,
+    /// `POST {uploadUrl}` with no body: a drive item's deferred commit (docs/protocol.md §8).
+    Commit,
 }
 
 impl Purpose {
     /// The method a request of this purpose uses.
     pub fn method(self) -> Method {
         match self {
-            Purpose::CreateSession | Purpose::SinglePost => Method::Post,
+            Purpose::CreateSession | Purpose::SinglePost | Purpose::Commit => Method::Post,
             Purpose::UploadChunk => Method::Put,
             Purpose::QueryStatus | Purpose::FindResult => Method::Get,
             Purpose::Cancel => Method::Delete,
@@ -93,6 +95,7 @@ impl fmt::Display for Purpose {
             Purpose::FindResult => "attachment look-up",
             Purpose::SinglePost => "single POST",
             Purpose::Cancel => "session cancellation",
+            Purpose::Commit => "commit",
         })
     }
 }
@@ -343,6 +346,7 @@ pub enum WaitReason {
 
 /// What the completed upload produced.
 #[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub struct Completion {
     /// The attachment's (or item's) ID.
     pub id: String,
@@ -353,6 +357,10 @@ pub struct Completion {
     /// True when the answer to the final request was lost and the result was found by
     /// listing the attachments (docs/protocol.md §8).
     pub found_by_lookup: bool,
+    /// The item's `webUrl`, when the answer carried one (drive items).
+    pub web_url: Option<String>,
+    /// The item's `file.hashes.quickXorHash` as the server reported it (drive items).
+    pub quick_xor_hash: Option<String>,
 }
 
 /// What the driver must do next. Returned by [`Upload::poll`](crate::Upload::poll); polling

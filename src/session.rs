@@ -331,7 +331,22 @@ pub(crate) struct AttachmentJson {
     pub size: Option<u64>,
     /// `lastModifiedDateTime`, when present and readable.
     pub modified: Option<Timestamp>,
+    pub facts: ItemFacts,
 }
+
+/// What a drive item's JSON says of it beyond its name (docs/protocol.md §8).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ItemFacts {
+    /// `webUrl`: where a person opens it.
+    pub web_url: Option<String>,
+    /// `file.hashes.quickXorHash`, base64.
+    pub quick_xor_hash: Option<String>,
+}
+
+/// Longer `webUrl`s are not kept: a link is for a person, not worth a server's megabytes.
+const MAX_WEB_URL: usize = 8 * 1024;
+/// A QuickXorHash is 28 base64 characters; longer is not one.
+const MAX_HASH: usize = 64;
 
 fn attachment_from(v: &Value) -> Option<AttachmentJson> {
     let id = get_ci(v, "id")?.as_str()?;
@@ -345,6 +360,18 @@ fn attachment_from(v: &Value) -> Option<AttachmentJson> {
         modified: get_ci(v, "lastModifiedDateTime")
             .and_then(Value::as_str)
             .and_then(|t| parse_rfc3339(t).ok()),
+        facts: ItemFacts {
+            web_url: get_ci(v, "webUrl")
+                .and_then(Value::as_str)
+                .filter(|u| u.len() <= MAX_WEB_URL)
+                .map(str::to_owned),
+            quick_xor_hash: get_ci(v, "file")
+                .and_then(|f| get_ci(f, "hashes"))
+                .and_then(|h| get_ci(h, "quickXorHash"))
+                .and_then(Value::as_str)
+                .filter(|h| h.len() <= MAX_HASH)
+                .map(str::to_owned),
+        },
     })
 }
 
@@ -576,9 +603,28 @@ mod tests {
                 name: Some("smile.png".into()),
                 size: Some(1234),
                 modified: None,
+                facts: ItemFacts::default(),
             }
         );
         assert!(parse_attachment(b"{}").is_err());
+        // A drive item's link and hash; a value too long to be either is dropped.
+        let a = parse_attachment(
+            br#"{"id": "I", "webUrl": "https://w/a", "File": {"Hashes": {"quickXorHash": "H="}}}"#,
+        )
+        .unwrap();
+        assert_eq!(a.facts.web_url.as_deref(), Some("https://w/a"));
+        assert_eq!(a.facts.quick_xor_hash.as_deref(), Some("H="));
+        let long = format!(
+            r#"{{"id": "I", "file": {{"hashes": {{"quickXorHash": "{}"}}}}}}"#,
+            "A".repeat(65)
+        );
+        assert_eq!(
+            parse_attachment(long.as_bytes())
+                .unwrap()
+                .facts
+                .quick_xor_hash,
+            None
+        );
         let (items, next) = parse_attachment_list(br#"{"value": [{"id": "1", "name": "a", "size": 1}, {"name": "no id"}], "@odata.nextLink": "https://h/next"}"#).unwrap();
         assert_eq!(items.len(), 1);
         assert_eq!(next.as_deref(), Some("https://h/next"));

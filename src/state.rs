@@ -88,6 +88,10 @@ enum SavedPhase {
         id: String,
         location: Option<String>,
         found_by_lookup: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        web_url: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        quick_xor_hash: Option<String>,
     },
     Cancelled,
 }
@@ -154,13 +158,18 @@ fn saved_phase(phase: &Phase) -> SavedPhase {
             since: *since,
             then: SavedThen::Repost,
         },
-        Phase::Uploading(s) | Phase::Querying(s) | Phase::Cancelling(s, _) => saved_session(s),
+        Phase::Uploading(s)
+        | Phase::Querying(s)
+        | Phase::Committing(s)
+        | Phase::Cancelling(s, _) => saved_session(s),
         Phase::Failed(_, Resume::Session(s)) => saved_session(s),
         Phase::Finding(l) | Phase::Failed(_, Resume::Lookup(l)) => saved_lookup(l),
         Phase::Done(c) => SavedPhase::Done {
             id: c.id.clone(),
             location: c.location.clone(),
             found_by_lookup: c.found_by_lookup,
+            web_url: c.web_url.clone(),
+            quick_xor_hash: c.quick_xor_hash.clone(),
         },
         Phase::Cancelled => SavedPhase::Cancelled,
     }
@@ -377,6 +386,8 @@ fn restored_phase(
             id,
             location,
             found_by_lookup,
+            web_url,
+            quick_xor_hash,
         } => {
             if id.is_empty() {
                 return Err(invalid("a finished upload without a result ID".to_owned()));
@@ -386,6 +397,8 @@ fn restored_phase(
                 location,
                 size: file.size,
                 found_by_lookup,
+                web_url,
+                quick_xor_hash,
             })
         }
         SavedPhase::Cancelled => Restored::Cancelled,

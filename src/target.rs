@@ -288,6 +288,10 @@ pub struct Target {
     create_url: String,
     collection_url: Option<String>,
     lookup_url: Option<String>,
+    /// A drive item's `deferCommit`: the item is made by the commit request.
+    defer_commit: bool,
+    /// An Outlook attachment shown in the body: its `contentId`.
+    inline_content_id: Option<String>,
 }
 
 impl Target {
@@ -481,7 +485,45 @@ impl Target {
             create_url,
             collection_url,
             lookup_url,
+            defer_commit: false,
+            inline_content_id: None,
         })
+    }
+
+    /// A drive item made only by an explicit commit (`deferCommit`, docs/protocol.md §8):
+    /// once the session holds every byte the machine sends `POST {uploadUrl}` with no body,
+    /// and the item exists from its answer on. Drive items only.
+    pub fn with_defer_commit(mut self) -> Result<Target, ConfigError> {
+        if !matches!(self.profile.create_body, CreateBody::DriveItem { .. }) {
+            return Err(ConfigError::NotForTarget("deferCommit", "drive items"));
+        }
+        self.defer_commit = true;
+        Ok(self)
+    }
+
+    /// An inline Outlook attachment (`isInline`, and the `contentId` the message body's
+    /// `cid:` references name), by session or single POST (docs/protocol.md §8). Outlook
+    /// messages and events only.
+    pub fn with_inline(mut self, content_id: &str) -> Result<Target, ConfigError> {
+        if self.profile.create_body != CreateBody::AttachmentItem {
+            return Err(ConfigError::NotForTarget(
+                "an inline attachment",
+                "Outlook messages and events",
+            ));
+        }
+        non_empty("content ID", content_id)?;
+        self.inline_content_id = Some(content_id.to_owned());
+        Ok(self)
+    }
+
+    /// Whether the session ends with the commit request ([`Target::with_defer_commit`]).
+    pub fn defers_commit(&self) -> bool {
+        self.defer_commit
+    }
+
+    /// The content ID of an inline attachment ([`Target::with_inline`]).
+    pub fn inline_content_id(&self) -> Option<&str> {
+        self.inline_content_id.as_deref()
     }
 
     fn check_base(base: &str) -> Result<String, ConfigError> {
@@ -531,13 +573,24 @@ impl Target {
             CreateBody::AttachmentInfo => json!({
                 "attachmentInfo": {"attachmentType": "file", "name": name, "size": size}
             }),
-            CreateBody::AttachmentItem => json!({
-                "AttachmentItem": {"attachmentType": "file", "name": name, "size": size}
-            }),
+            CreateBody::AttachmentItem => {
+                let mut item = json!({"attachmentType": "file", "name": name, "size": size});
+                if let Some(cid) = &self.inline_content_id {
+                    item["isInline"] = true.into();
+                    item["contentId"] = cid.as_str().into();
+                }
+                json!({ "AttachmentItem": item })
+            }
             // The URL names the item; the body says what to do when the name is taken.
-            CreateBody::DriveItem { conflict_behavior } => json!({
-                "item": {"@microsoft.graph.conflictBehavior": conflict_behavior, "fileSize": size}
-            }),
+            CreateBody::DriveItem { conflict_behavior } => {
+                let mut v = json!({
+                    "item": {"@microsoft.graph.conflictBehavior": conflict_behavior, "fileSize": size}
+                });
+                if self.defer_commit {
+                    v["deferCommit"] = true.into();
+                }
+                v
+            }
             CreateBody::PrintDocument => json!({
                 "properties": {"documentName": name, "contentType": content_type, "size": size}
             }),
@@ -548,12 +601,16 @@ impl Target {
     /// The single POST's JSON around the base64 `contentBytes` (docs/protocol.md §7): what goes
     /// before the base64 text and what goes after it.
     pub(crate) fn single_post_body(&self, name: &str, content_type: &str) -> (String, String) {
-        let head = json!({
+        let mut head = json!({
             "@odata.type": self.profile.single_post_type,
             "name": name,
             "contentType": content_type,
-        })
-        .to_string();
+        });
+        if let Some(cid) = &self.inline_content_id {
+            head["isInline"] = true.into();
+            head["contentId"] = cid.as_str().into();
+        }
+        let head = head.to_string();
         // `head` is a JSON object: reopen it to add contentBytes last.
         let mut prefix = head[..head.len() - 1].to_owned();
         prefix.push_str(",\"contentBytes\":\"");

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use graph_model::Parent;
 use upload_session::{
-    Action, Conflict, Drive, DrivePlace, Error, Options, OutlookItem, Owner, State, Target,
+    Action, Conflict, Drive, DrivePlace, Error, Options, OutlookItem, Owner, ProtocolError, State,
+    Target,
 };
 use upload_session_testkit::{End, Pair};
 
@@ -436,5 +437,162 @@ fn outlook_and_print_through_416_expiry_cancel_and_restore() {
             "{name}"
         );
         p.assert_sound(&run.end);
+    }
+}
+
+#[test]
+fn drive_item_completion_carries_the_web_url_and_the_hash_the_server_checked() {
+    let (pair, run) = drive_run("", DRIVE_SIZE, Conflict::Fail);
+    let done = run.done();
+    assert_eq!(
+        done.quick_xor_hash.as_deref(),
+        Some(&*pair.file.quick_xor_hash())
+    );
+    let web = done.web_url.as_deref().unwrap();
+    assert!(
+        web.starts_with("https://") && web.ends_with("/flower.jpg"),
+        "{web}"
+    );
+}
+
+#[test]
+fn drive_item_whose_server_hash_differs_fails_rather_than_passing_for_done() {
+    let mut pair = pair("", DRIVE_SIZE, folder());
+    let target = drive(&pair, Conflict::Fail);
+    let info = pair
+        .file
+        .info()
+        .with_quick_xor_hash("AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    let mut up = upload_session::Upload::new(target, info, grid()).unwrap();
+    pair.watch(&up, &grid());
+    let run = pair.drive_bounded(&mut up, 50).unwrap();
+    let e = run.failed();
+    assert!(
+        matches!(
+            e,
+            Error::Protocol {
+                error: ProtocolError::HashMismatch { .. },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("bytes differ"), "{e}");
+}
+
+fn deferred(pair: &Pair) -> Target {
+    drive(pair, Conflict::Fail).with_defer_commit().unwrap()
+}
+
+#[test]
+fn drive_item_deferred_commit_posts_to_the_upload_url_once_every_byte_is_in() {
+    let mut pair = pair("", DRIVE_SIZE, folder());
+    let target = deferred(&pair);
+    let mut up = pair.upload_to(target, grid()).unwrap();
+    let run = pair.drive_bounded(&mut up, 50).unwrap();
+    assert_eq!(
+        run.lines(),
+        [
+            "POST",
+            "PUT 0-327679",
+            "PUT 327680-655359",
+            "PUT 655360-983039",
+            "PUT 983040-983056",
+            "POST"
+        ]
+    );
+    assert_eq!(run.statuses()[4..], [Some(202), Some(201)]);
+    // The commit goes to the upload URL, on its host, without the token.
+    assert_eq!(run.log[5].url, run.log[4].url);
+    assert!(first_body(&pair, deferred(&pair)).contains(r#""deferCommit":true"#));
+    assert_eq!(pair.attachments().len(), 1);
+    pair.assert_sound(&run.end);
+}
+
+#[test]
+fn drive_item_deferred_commit_after_a_lost_answer_or_a_restore() {
+    // The last PUT's answer is lost: the session is asked, holds every byte, and is committed.
+    let mut pair = pair("lost-final", DRIVE_SIZE, folder());
+    let target = deferred(&pair);
+    let mut up = pair.upload_to(target.clone(), grid()).unwrap();
+    let run = pair.drive_bounded(&mut up, 50).unwrap();
+    assert_eq!(run.lines()[4..], ["PUT 983040-983056", "GET", "POST"]);
+    assert_eq!(pair.attachments().len(), 1);
+    pair.assert_sound(&run.end);
+
+    // Saved while committing: restored, it asks, then commits.
+    let mut pair = pair_for_restore();
+    let target = deferred(&pair);
+    let mut up = pair.upload_to(target.clone(), grid()).unwrap();
+    while up.state() != State::Committing {
+        assert!(pair.step(&mut up).is_none());
+    }
+    let saved = up.save();
+    let mut again =
+        upload_session::Upload::restore(saved.as_bytes(), target, pair.file.info(), grid())
+            .unwrap();
+    pair.watch(&again, &grid());
+    let run = pair.drive_bounded(&mut again, 50).unwrap();
+    assert_eq!(run.lines(), ["GET", "POST"]);
+    assert_eq!(pair.attachments().len(), 1);
+    pair.assert_sound(&run.end);
+}
+
+fn pair_for_restore() -> Pair {
+    pair("", DRIVE_SIZE, folder())
+}
+
+#[test]
+fn drive_item_deferred_commit_of_a_taken_name_fails_typed() {
+    let mut pair = pair("", DRIVE_SIZE, folder());
+    pair.attach_earlier("EARLIER=", 5, Duration::from_secs(3600));
+    let target = deferred(&pair);
+    let mut up = pair.upload_to(target, grid()).unwrap();
+    let run = pair.drive_bounded(&mut up, 50).unwrap();
+    assert!(
+        matches!(run.failed(), Error::NameConflict(_)),
+        "{:?}",
+        run.failed()
+    );
+    assert_eq!(run.lines().last().unwrap(), "POST");
+    assert_eq!(pair.attachments().len(), 1);
+}
+
+#[test]
+fn deferred_commit_and_inline_belong_to_their_own_targets() {
+    let pair = pair("", 10, message());
+    let mail = outlook(&pair, OutlookItem::Message);
+    assert!(mail.clone().with_defer_commit().is_err());
+    assert!(mail.with_inline("").is_err());
+    let drive = drive(&pair, Conflict::Fail);
+    assert!(drive.with_inline("cid1").is_err());
+}
+
+#[test]
+fn outlook_inline_attachment_says_so_by_session_and_by_single_post() {
+    for size in [4_000_000, 1_000] {
+        let mut pair = pair("", size, message());
+        let target = outlook(&pair, OutlookItem::Message)
+            .with_inline("logo@x")
+            .unwrap();
+        let first = first_body(&pair, target.clone());
+        let mut up = pair.upload_to(target, Options::default()).unwrap();
+        let run = pair.drive_bounded(&mut up, 50).unwrap();
+        assert!(first.contains(r#""isInline":true"#), "{first}");
+        assert!(first.contains(r#""contentId":"logo@x""#), "{first}");
+        pair.assert_sound(&run.end);
+    }
+}
+
+/// The JSON of the first request an upload of the pair's file to `target` sends.
+fn first_body(pair: &Pair, target: Target) -> String {
+    let mut up = upload_session::Upload::new(target, pair.file.info(), Options::default()).unwrap();
+    match up.poll(pair.now) {
+        Action::Send(req) => match req.body() {
+            upload_session::Body::Json(json) => json.to_string(),
+            upload_session::Body::JsonWithBase64File { prefix, .. } => prefix.to_string(),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
     }
 }

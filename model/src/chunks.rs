@@ -295,7 +295,7 @@ impl Model {
             Some(Fault::UnavailableKept(ra)) => Some(*ra),
             _ => None,
         };
-        if s.missing().is_empty() {
+        if s.missing().is_empty() && !s.finish.defer_commit {
             return self.complete(ctx, sid, &fault, kept_503);
         }
         if parent.rules().fragment_extends_expiry {
@@ -317,6 +317,43 @@ impl Model {
                 self.lost_or(&fault, json_answer(status, &body))
             }
         }
+    }
+
+    /// `POST {uploadUrl}` with no body: commits a session created with `deferCommit` once it
+    /// holds every byte (docs/protocol.md §8).
+    pub(crate) fn commit(&mut self, ctx: &mut Ctx<'_, '_>, parent: &Parent, sid: &str) -> Effect {
+        self.check_not_before(ctx, sid);
+        if body_len(&ctx.req.body) != 0 {
+            return ctx.bad("The commit request takes no body.").into();
+        }
+        let s = match Self::live_session(&mut self.store.sessions, ctx, parent, sid) {
+            Ok(s) => s,
+            Err(a) => return a.into(),
+        };
+        if !s.finish.defer_commit {
+            return ctx
+                .bad("The session was not created with deferCommit.")
+                .into();
+        }
+        if !s.missing().is_empty() {
+            return ctx.bad("The session does not hold every byte yet.").into();
+        }
+        let fault = self.store.plan.draw_request(RequestKind::Put, true);
+        if fault == Some(Fault::SessionGone) {
+            ctx.fault = Some("gone");
+            self.store.sessions.remove(sid);
+            return ctx
+                .not_found("The upload session was not found or has expired.")
+                .into();
+        }
+        if let Some(effect) = self.pre_fault(ctx, sid, &fault) {
+            return effect;
+        }
+        let kept_503 = match &fault {
+            Some(Fault::UnavailableKept(ra)) => Some(*ra),
+            _ => None,
+        };
+        self.complete(ctx, sid, &fault, kept_503)
     }
 
     /// The `kept503` fault: the bytes were taken, the answer says 503 (docs/protocol.md §9).
@@ -424,7 +461,7 @@ impl Model {
         };
         let conflict = match s.parent {
             Parent::PrintDocument { .. } => Conflict::Replace,
-            _ => s.conflict,
+            _ => s.finish.conflict,
         };
         let mut status = 201;
         match (taken, conflict) {

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use crate::codec::{base64_decode, encode_segment};
 use crate::faults::{Fault, KeyCase, RequestKind};
 use crate::rules::{eq, get_ci, json_answer, Ctx, Effect, CREATE_BODY_LIMIT, POST_BODY_LIMIT};
-use crate::store::{Attachment, Conflict, Origin, Session};
+use crate::store::{Attachment, Conflict, Finish, Origin, Session};
 use crate::target::{Makes, Parent};
 use crate::time::system_time;
 use crate::wire::WireBody;
@@ -91,7 +91,14 @@ impl Model {
             Some(Value::String(ct)) if !ct.is_empty() => ct.clone(),
             _ => "application/octet-stream".to_string(),
         };
-        self.open_session(ctx, parent, name, Some(size), content_type, Conflict::Fail)
+        self.open_session(
+            ctx,
+            parent,
+            name,
+            Some(size),
+            content_type,
+            Finish::default(),
+        )
     }
 
     /// `POST .../drive/items/{folder}:/{name}:/createUploadSession` (docs/protocol.md §8):
@@ -144,7 +151,16 @@ impl Model {
             return ctx.bad("The item needs a name.").into();
         }
         let content_type = "application/octet-stream".to_string();
-        self.open_session(ctx, parent, name.to_string(), None, content_type, conflict)
+        let defer_commit = match get_ci(&doc, "deferCommit") {
+            None | Some(Value::Bool(false)) => false,
+            Some(Value::Bool(true)) => true,
+            Some(_) => return ctx.bad("deferCommit must be true or false.").into(),
+        };
+        let finish = Finish {
+            conflict,
+            defer_commit,
+        };
+        self.open_session(ctx, parent, name.to_string(), None, content_type, finish)
     }
 
     /// Opens a session once the request is known good: draws the session faults, writes
@@ -156,7 +172,7 @@ impl Model {
         name: String,
         size: Option<u64>,
         content_type: String,
-        conflict: Conflict,
+        finish: Finish,
     ) -> Effect {
         let rules = parent.rules();
         let faults = self.store.plan.draw_session();
@@ -213,7 +229,7 @@ impl Model {
             name,
             size: size.unwrap_or(u64::MAX),
             size_known: size.is_some(),
-            conflict,
+            finish,
             content_type,
             expires_at: ctx
                 .now

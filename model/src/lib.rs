@@ -66,6 +66,7 @@ mod chunks;
 mod codec;
 mod create;
 mod faults;
+mod hash;
 mod read;
 mod rng;
 mod rules;

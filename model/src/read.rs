@@ -2,13 +2,17 @@
 
 use serde_json::{json, Value};
 
-use crate::codec::base64_encode;
+use crate::codec::{base64_encode, encode_segment};
 use crate::faults::RequestKind;
+use crate::hash::quick_xor_hash;
 use crate::rules::{answer, json_answer, Ctx, Effect};
 use crate::store::Attachment;
 use crate::target::Parent;
 use crate::time::graph_timestamp;
 use crate::Model;
+
+/// Where drive items' `webUrl`s point: a SharePoint-like host that serves no API.
+const WEB_ORIGIN: &str = "https://contoso-my.sharepoint.com";
 
 impl Model {
     pub(crate) fn attachment_json(
@@ -107,6 +111,18 @@ impl Model {
                 "size": item.size,
             });
         }
+        let mut file = json!({"mimeType": item.content_type});
+        // The hash of bytes the model saw; a body it was told only the length of has none.
+        if item.bytes.len() as u64 == item.size {
+            file["hashes"] = json!({"quickXorHash": quick_xor_hash(&item.bytes)});
+        }
+        let path = folder
+            .split('/')
+            .skip(1)
+            .chain([item.name.as_str()])
+            .map(encode_segment)
+            .collect::<Vec<_>>()
+            .join("/");
         json!({
             "@odata.type": parent.rules().odata_type,
             "id": item.id,
@@ -114,8 +130,29 @@ impl Model {
             "size": item.size,
             "lastModifiedDateTime": graph_timestamp(crate::time::millis(item.last_modified)),
             "parentReference": {"id": folder},
-            "file": {"mimeType": item.content_type},
+            "webUrl": format!("{WEB_ORIGIN}/personal/{}/Documents/{path}", encode_segment(&self.user_id)),
+            "file": file,
         })
+    }
+
+    /// `GET .../drive/items/{id}`: the drive item with that id, in any folder, or 404.
+    pub(crate) fn read_item_by_id(&mut self, ctx: &mut Ctx<'_, '_>, id: &str) -> Effect {
+        let fault = self.store.plan.draw_request(RequestKind::Read, false);
+        if let Some(effect) = self.pre_fault(ctx, &format!("drive item {id}"), &fault) {
+            return effect;
+        }
+        let found = self.store.attachments.iter().find_map(|(parent, items)| {
+            let drive = matches!(parent, Parent::DriveFolder { .. });
+            let item = items.iter().find(|i| drive && i.id == id)?;
+            Some((parent.clone(), item.clone()))
+        });
+        match found {
+            Some((parent, item)) => {
+                let v = self.item_json(&item, &parent);
+                self.lost_or(&fault, json_answer(200, &v))
+            }
+            None => ctx.not_found("The item was not found.").into(),
+        }
     }
 
     /// `GET .../drive/items/{folder}:/{name}:`: the item, or 404 (docs/protocol.md §8).

@@ -322,6 +322,19 @@ impl Model {
             (Some(users), Some(u)) if eq(users, "users") => (u.clone(), &segs[3..]),
             _ => return ctx.no_route().into(),
         };
+        // A drive item by its id: `/drive/items/{id}`, the id without the path's colon.
+        if let [drive, items, id] = rest {
+            if eq(drive, "drive") && eq(items, "items") && !id.ends_with(':') {
+                if !eq(&user, &self.user_id) {
+                    return ctx.not_found("The user was not found.").into();
+                }
+                return match ctx.req.method {
+                    "GET" if ctx.req.origin == Origin::Graph => self.read_item_by_id(ctx, id),
+                    "GET" => ctx.not_found("Resource not found.").into(),
+                    _ => ctx.method_not_allowed().into(),
+                };
+            }
+        }
         let Some((parent, tail)) = Parent::route(rest) else {
             return ctx.no_route().into();
         };
@@ -434,10 +447,10 @@ impl Model {
                 .not_found("The upload session was not found or has expired.")
                 .into();
         };
-        if ctx.req.method == "PUT" {
-            self.put_content(ctx, &parent, &sid)
-        } else {
-            self.session_request(ctx, &parent, &sid)
+        match ctx.req.method {
+            "PUT" => self.put_content(ctx, &parent, &sid),
+            "POST" => self.commit(ctx, &parent, &sid),
+            _ => self.session_request(ctx, &parent, &sid),
         }
     }
 

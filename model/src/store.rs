@@ -74,14 +74,24 @@ pub(crate) struct Run {
 }
 
 /// What a drive upload does when its name is taken (docs/protocol.md §8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum Conflict {
     /// `409 nameAlreadyExists` on the last range.
+    #[default]
     Fail,
     /// The new bytes replace the item: `200`.
     Replace,
     /// The new item gets a free name: `name 1.ext`.
     Rename,
+}
+
+/// How a session finishes, given at creation (drive items, docs/protocol.md §8).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Finish {
+    /// What to do when the name is taken at completion.
+    pub(crate) conflict: Conflict,
+    /// `deferCommit`: all bytes in, the item waits for `POST {uploadUrl}`.
+    pub(crate) defer_commit: bool,
 }
 
 /// An upload session (docs/protocol.md §2-§6).
@@ -92,8 +102,8 @@ pub(crate) struct Session {
     /// The file size: given at creation, or (drive items) by the first PUT's total.
     pub(crate) size: u64,
     pub(crate) size_known: bool,
-    /// What to do when the name is taken at completion (drive items).
-    pub(crate) conflict: Conflict,
+    /// How the session finishes (drive items: conflicts, deferred commit).
+    pub(crate) finish: Finish,
     pub(crate) content_type: String,
     pub(crate) expires_at: Millis,
     pub(crate) upload_url: String,
@@ -140,8 +150,12 @@ impl Session {
         };
         let missing = self.missing();
         if missing.is_empty() {
-            // A 0-byte session before its completing PUT.
-            return vec![open(0)];
+            // Every byte held and waiting for the commit; or a 0-byte session before its
+            // completing PUT.
+            return match self.finish.defer_commit && self.size_known {
+                true => Vec::new(),
+                false => vec![open(0)],
+            };
         }
         missing
             .into_iter()
@@ -324,7 +338,7 @@ mod tests {
             name: "f".into(),
             size,
             size_known: true,
-            conflict: Conflict::Fail,
+            finish: Finish::default(),
             content_type: String::new(),
             expires_at: 0,
             upload_url: String::new(),

@@ -2,7 +2,9 @@
 //! other origin with no token, 202 answers with `"S-"` ranges, the 320 KiB grid, completion
 //! with the item's JSON, and what a taken name does.
 
-use graph_model::{Config, Model, Origin, Outcome, Parent, WireAnswer, WireBody, WireRequest};
+use graph_model::{
+    encode_segment, Config, Model, Origin, Outcome, Parent, WireAnswer, WireBody, WireRequest,
+};
 use serde_json::Value;
 
 const NOW: u64 = 1_700_000_000_000;
@@ -165,4 +167,81 @@ fn a_taken_name_fails_is_replaced_or_renamed_as_asked() {
         folder: "F1".into(),
     });
     assert_eq!(items.len(), 2);
+}
+
+#[test]
+fn items_carry_their_hash_and_web_url_and_read_back_by_id() {
+    let mut c = Client::new();
+    let url = c.create("a b.bin", "fail");
+    let data = file(1000);
+    let a = c.put(&url, &data, 0, 1000, false);
+    assert_eq!(a.status, 201);
+    let item = json(&a);
+    let hash = item["file"]["hashes"]["quickXorHash"].as_str().unwrap();
+    assert_eq!(hash.len(), 28, "{hash}");
+    assert!(
+        item["webUrl"].as_str().unwrap().ends_with("/a%20b.bin"),
+        "{item}"
+    );
+    let id = encode_segment(item["id"].as_str().unwrap());
+    let a = c.graph("GET", &format!("/v1.0/me/drive/items/{id}"), b"");
+    assert_eq!(a.status, 200);
+    assert_eq!(json(&a), item);
+    assert_eq!(c.graph("GET", "/v1.0/me/drive/items/nope", b"").status, 404);
+    assert_eq!(
+        c.graph("PUT", &format!("/v1.0/me/drive/items/{id}"), b"")
+            .status,
+        405
+    );
+    // Another file's hash differs; the same bytes hash the same.
+    let url = c.create("c.bin", "fail");
+    let other = json(&c.put(&url, &file(1001), 0, 1001, false));
+    assert_ne!(other["file"]["hashes"]["quickXorHash"].as_str(), Some(hash));
+    let url = c.create("d.bin", "fail");
+    let same = json(&c.put(&url, &data, 0, 1000, false));
+    assert_eq!(same["file"]["hashes"]["quickXorHash"].as_str(), Some(hash));
+}
+
+#[test]
+fn a_deferred_commit_holds_the_item_until_the_post() {
+    let mut c = Client::new();
+    let body = br#"{"item":{"name":"a.bin"},"deferCommit":true}"#;
+    let a = c.graph(
+        "POST",
+        "/v1.0/me/drive/items/F1:/a.bin:/createUploadSession",
+        body,
+    );
+    assert_eq!(a.status, 200);
+    let url = json(&a)["uploadUrl"].as_str().unwrap().to_string();
+    let target = url[c.model.foreign_origin().len()..].to_string();
+    let data = file(GRID + 10);
+    let post = |c: &mut Client| {
+        let req = WireRequest::new(Origin::Foreign, "POST", &target);
+        answer(c.model.handle(NOW, &req))
+    };
+    assert_eq!(c.put(&url, &data, 0, GRID, false).status, 202);
+    // Committing with bytes missing is the client's mistake.
+    assert_eq!(post(&mut c).status, 400);
+    assert_eq!(c.model.violations().len(), 1);
+    let a = c.put(&url, &data, GRID, 10, false);
+    assert_eq!(a.status, 202);
+    assert_eq!(json(&a)["nextExpectedRanges"], serde_json::json!([]));
+    let folder = Parent::DriveFolder {
+        folder: "F1".into(),
+    };
+    assert!(
+        c.model.attachments_of(&folder).is_empty(),
+        "not before the commit"
+    );
+    let status = answer(
+        c.model
+            .handle(NOW, &WireRequest::new(Origin::Foreign, "GET", &target)),
+    );
+    assert_eq!(json(&status)["nextExpectedRanges"], serde_json::json!([]));
+    let a = post(&mut c);
+    assert_eq!(a.status, 201);
+    assert_eq!(json(&a)["size"], data.len() as u64);
+    assert_eq!(c.model.attachments_of(&folder)[0].bytes, data);
+    // The session is gone once committed.
+    assert_eq!(post(&mut c).status, 404);
 }

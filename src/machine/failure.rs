@@ -84,6 +84,8 @@ impl Upload {
                 }
                 _ => Phase::Querying(s),
             },
+            // The commit may have made the item: ask the session (gone: look).
+            Phase::Committing(s) => Phase::Querying(s),
             // The POST may have created the attachment: look before posting again.
             Phase::Posting(Some(since)) if can_list => self.lookup(since, AfterLookup::Repost),
             other => other,

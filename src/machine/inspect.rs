@@ -19,6 +19,7 @@ impl Upload {
             Phase::Posting(_) => State::Posting,
             Phase::Uploading(_) => State::Uploading,
             Phase::Querying(_) => State::Querying,
+            Phase::Committing(_) => State::Committing,
             Phase::Finding(_) => State::FindingResult,
             Phase::Cancelling(..) => State::Cancelling,
             Phase::Done(_) => State::Done,
@@ -41,7 +42,10 @@ impl Upload {
 
     pub(crate) fn session(&self) -> Option<&Session> {
         match self.phase() {
-            Phase::Uploading(s) | Phase::Querying(s) | Phase::Cancelling(s, _) => Some(s),
+            Phase::Uploading(s)
+            | Phase::Querying(s)
+            | Phase::Committing(s)
+            | Phase::Cancelling(s, _) => Some(s),
             _ => None,
         }
     }

@@ -26,6 +26,12 @@
 //! | Uploading | (poll) nothing left to send (a refused guess) | Querying |
 //! | Querying | Ranges | Uploading; a hint it outlived is dropped for good |
 //! | Querying | NoRanges | Finding (then Creating) |
+//! | Uploading, Querying | NoRanges, the target defers its commit | Committing |
+//! | Committing | Completed | Done |
+//! | Committing | NoRanges | Querying, a stall |
+//! | Committing | Ranges | Uploading |
+//! | Committing | Gone | as Uploading |
+//! | Committing | transient with an unknown outcome | Querying |
 //! | Querying | Gone | as Uploading |
 //! | Querying | QueryRefused | Uploading, Blind, expiry decided by the server alone; Finding after a chunk answer said nothing is missing |
 //! | Finding | Listing with the result | Done, found by look-up |
@@ -62,7 +68,7 @@ use crate::ranges::{next_chunk, ByteRange, ExpectedRanges};
 use crate::request::{Action, Body, Completion, Purpose, Request, RequestId, WaitReason};
 use crate::response::{Response, TransportError};
 use crate::retry::{Rng, Streak};
-use crate::session::AttachmentJson;
+use crate::session::{AttachmentJson, ItemFacts};
 use crate::target::{CreateBody, Target};
 use crate::time::{parse_http_date, SentAt, ServerClock, Timestamp};
 
@@ -78,6 +84,8 @@ pub(crate) enum Phase {
     Posting(Option<SentAt>),
     Uploading(Session),
     Querying(Session),
+    /// Every byte is in; the `deferCommit` POST makes the item (docs/protocol.md §8).
+    Committing(Session),
     Finding(Lookup),
     Cancelling(Session, AfterDelete),
     Done(Completion),
@@ -251,6 +259,12 @@ impl Upload {
                 let url = s.upload_url.clone();
                 (Purpose::QueryStatus, url, s.needs_token, Body::Empty)
             }
+            Phase::Committing(s) => {
+                s.risky = Some(sent);
+                write_ahead = true;
+                let url = s.upload_url.clone();
+                (Purpose::Commit, url, s.needs_token, Body::Empty)
+            }
             Phase::Cancelling(s, _) => (
                 Purpose::Cancel,
                 s.upload_url.clone(),
@@ -378,7 +392,7 @@ impl Upload {
         match &mut self.phase {
             Phase::Posting(Some(sent)) => pin(sent),
             Phase::Finding(l) => pin(&mut l.since),
-            Phase::Uploading(s) | Phase::Querying(s) => {
+            Phase::Uploading(s) | Phase::Querying(s) | Phase::Committing(s) => {
                 for sent in [Some(&mut s.since), s.doubt.as_mut(), s.risky.as_mut()]
                     .into_iter()
                     .flatten()
@@ -394,7 +408,7 @@ impl Upload {
     /// its answer, or none: a known outcome clears the record, an unknown one keeps it.
     fn settle_risk(&mut self, unknown: bool) {
         match &mut self.phase {
-            Phase::Uploading(s) => s.settle(unknown),
+            Phase::Uploading(s) | Phase::Committing(s) => s.settle(unknown),
             Phase::Posting(doubt) if !unknown => *doubt = None,
             _ => {}
         }
@@ -452,7 +466,14 @@ impl Upload {
                     since,
                 ))
             }
-            (_, Answer::Completed { id, location }) => self.done(id, location, false),
+            (
+                _,
+                Answer::Completed {
+                    id,
+                    location,
+                    facts,
+                },
+            ) => self.done(req.purpose, id, location, facts, false),
             (Phase::Uploading(mut s), Answer::Ranges { expires }) => {
                 s.expiry.update(expires);
                 // The doubt stays for the session's life: a final PUT whose answer was lost
@@ -475,6 +496,24 @@ impl Upload {
                 if s.follow(&mut self.scratch) {
                     self.advanced();
                 }
+                Phase::Uploading(s)
+            }
+            // Every byte in: the item waits for its commit (docs/protocol.md §8).
+            (Phase::Uploading(s) | Phase::Querying(s), Answer::NoRanges)
+                if self.target.defers_commit() =>
+            {
+                self.budget.streak = None;
+                Phase::Committing(s)
+            }
+            // A commit answered with nothing missing and no item: a stall, then ask.
+            (Phase::Committing(s), Answer::NoRanges) => match self.stall(&s) {
+                Some(failed) => failed,
+                None => Phase::Querying(s),
+            },
+            // The server lost bytes before the commit: send them again.
+            (Phase::Committing(mut s), Answer::Ranges { expires }) => {
+                s.expiry.update(expires);
+                s.follow(&mut self.scratch);
                 Phase::Uploading(s)
             }
             (Phase::Uploading(mut s), Answer::NoRanges) => {
@@ -535,7 +574,9 @@ impl Upload {
                 s.expiry = Expiry::ServerDecides;
                 Phase::Uploading(s)
             }
-            (Phase::Uploading(s) | Phase::Querying(s), Answer::Gone) => self.session_gone(s),
+            (Phase::Uploading(s) | Phase::Querying(s) | Phase::Committing(s), Answer::Gone) => {
+                self.session_gone(s)
+            }
             (Phase::Cancelling(_, AfterDelete::Cancelled), Answer::Deleted) => Phase::Cancelled,
             // Gone before the DELETE (perhaps completed), or an abandoned session deleted.
             (Phase::Cancelling(s, _), Answer::Deleted | Answer::Gone) => self.session_gone(s),
@@ -552,7 +593,9 @@ impl Upload {
     fn unauthorized(&mut self, req: &Request, phase: Phase) {
         if !req.needs_token {
             self.phase = match phase {
-                Phase::Uploading(s) | Phase::Querying(s) => self.session_gone(s),
+                Phase::Uploading(s) | Phase::Querying(s) | Phase::Committing(s) => {
+                    self.session_gone(s)
+                }
                 Phase::Cancelling(s, _) => self.session_gone(s),
                 other => other,
             };
@@ -652,7 +695,7 @@ impl Upload {
             v => v,
         };
         match verdict {
-            Verdict::Found(id) => self.done(id, None, true),
+            Verdict::Found(a) => self.done(Purpose::FindResult, a.id, None, a.facts, true),
             Verdict::NextPage(l) => Phase::Finding(l),
             Verdict::Nothing(l) => self.found_nothing(l.then, l.since),
             Verdict::Inconclusive(mut l, why) => {
@@ -675,14 +718,33 @@ impl Upload {
             && matches!(p.create_body, CreateBody::DriveItem { conflict_behavior } if conflict_behavior == "rename")
     }
 
-    fn done(&mut self, id: String, location: Option<String>, found_by_lookup: bool) -> Phase {
+    /// The result, unless the item reports other bytes than the file's (docs/protocol.md §8).
+    fn done(
+        &mut self,
+        purpose: Purpose,
+        id: String,
+        location: Option<String>,
+        facts: ItemFacts,
+        found_by_lookup: bool,
+    ) -> Phase {
         self.advanced();
         self.wait = None;
+        if let (Some(file), Some(server)) = (&self.file.quick_xor_hash, &facts.quick_xor_hash) {
+            if file != server {
+                let error = ProtocolError::HashMismatch {
+                    file: file.clone(),
+                    server: server.clone(),
+                };
+                return Phase::Failed(Error::Protocol { purpose, error }, Resume::Afresh);
+            }
+        }
         Phase::Done(Completion {
             id,
             location,
             size: self.file.size,
             found_by_lookup,
+            web_url: facts.web_url,
+            quick_xor_hash: facts.quick_xor_hash,
         })
     }
 
@@ -691,9 +753,10 @@ impl Upload {
         self.wait = None;
         self.token = Token::Valid;
         let resume = match phase {
-            Phase::Uploading(s) | Phase::Querying(s) | Phase::Cancelling(s, _) => {
-                Resume::Session(Box::new(s))
-            }
+            Phase::Uploading(s)
+            | Phase::Querying(s)
+            | Phase::Committing(s)
+            | Phase::Cancelling(s, _) => Resume::Session(Box::new(s)),
             Phase::Finding(l) => Resume::Lookup(l),
             Phase::Posting(Some(since)) => self.lookup_data(since, AfterLookup::Repost),
             _ => Resume::Afresh,
@@ -715,7 +778,7 @@ impl Upload {
             }
             // Already deleting: its streak goes on.
             Phase::Cancelling(s, _) => Phase::Cancelling(s, AfterDelete::Cancelled),
-            Phase::Uploading(s) | Phase::Querying(s) => self.cancelling(s),
+            Phase::Uploading(s) | Phase::Querying(s) | Phase::Committing(s) => self.cancelling(s),
             Phase::Failed(_, Resume::Session(s)) if after.is_some() => self.cancelling(*s),
             p @ (Phase::Done(_) | Phase::Failed(..) | Phase::Cancelled) => p,
             // A result that may exist is looked for first: found, the upload stays completed.

@@ -184,7 +184,12 @@ impl Checker {
         }
         let on_session = matches!(
             req.purpose(),
-            Purpose::UploadChunk | Purpose::QueryStatus | Purpose::Cancel
+            Purpose::UploadChunk | Purpose::QueryStatus | Purpose::Cancel | Purpose::Commit
+        );
+        // A commit only for a target that asked to commit itself (docs/protocol.md §8).
+        assert!(
+            req.purpose() != Purpose::Commit || target.defers_commit(),
+            "a commit for a target that commits on its last range"
         );
         if profile.session_auth == SessionAuth::PreAuthenticated && on_session {
             assert!(!req.needs_token(), "token on a pre-authenticated URL");

@@ -8,8 +8,8 @@ use std::time::Duration;
 use graph_model::{Config, Model, Origin, Outcome, WireAnswer, WireBody, WireRequest};
 use upload_session::{
     Action, Base64Encoder, Body, ByteRange, CallerError, Completion, ConfigError, Error, FileInfo,
-    Method, Options, Owner, Request, Response, RestoreError, Target, Timestamp, TransportError,
-    Upload,
+    Method, Options, Owner, QuickXorHash, Request, Response, RestoreError, Target, Timestamp,
+    TransportError, Upload,
 };
 
 use crate::check::Checker;
@@ -65,9 +65,26 @@ impl TestFile {
             && bytes.iter().zip(0u64..).all(|(b, i)| *b == Self::byte(i))
     }
 
-    /// The file as the core sees it.
+    /// Its QuickXorHash (docs/protocol.md §8), read in pieces as a driver would.
+    pub fn quick_xor_hash(&self) -> String {
+        let mut hash = QuickXorHash::new();
+        let mut at = 0;
+        while let Some(range) = ByteRange::new(at, (at + 64 * 1024).min(self.size)) {
+            hash.update(&self.read(range));
+            at = range.end();
+        }
+        hash.to_base64()
+    }
+
+    /// The file as the core sees it; with its QuickXorHash when the model holds its bytes
+    /// (up to [`HELD_BYTES`]), so that drive items' hashes are checked on every upload.
     pub fn info(&self) -> FileInfo {
-        FileInfo::new(self.name.clone(), self.size).with_fingerprint(format!("{}:kit", self.size))
+        let info = FileInfo::new(self.name.clone(), self.size)
+            .with_fingerprint(format!("{}:kit", self.size));
+        match self.size <= HELD_BYTES {
+            true => info.with_quick_xor_hash(self.quick_xor_hash()),
+            false => info,
+        }
     }
 }
 
