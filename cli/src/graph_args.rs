@@ -5,7 +5,8 @@
 //! graph-upload todo  --list ID --task ID [--user ID]                                  FILE
 //! graph-upload drive (--path /folder/name.ext | --parent ITEM-ID [--name NAME])
 //!                    [--drive ID | --user ID | --group ID | --site ID] [--conflict fail|replace|rename] FILE
-//! graph-upload mail  --message ID [--user ID]                                         FILE
+//!                    [--defer-commit]
+//! graph-upload mail  --message ID [--user ID] [--inline --content-id CID]              FILE
 //! graph-upload event --event ID [--user ID]                                           FILE
 //! graph-upload print --printer ID --job ID --document ID                              FILE
 //! ```
@@ -78,6 +79,9 @@ pub enum Target {
         /// What to do when the name is taken.
         #[arg(long, value_enum, default_value_t = ConflictArg::Fail)]
         conflict: ConflictArg,
+        /// Make the item only once every byte is in, by an explicit commit (deferCommit).
+        #[arg(long)]
+        defer_commit: bool,
         /// The options every destination takes.
         #[command(flatten)]
         common: Common,
@@ -90,6 +94,12 @@ pub enum Target {
         /// The mailbox's user (default: the signed-in user).
         #[arg(long, value_name = "ID")]
         user: Option<String>,
+        /// An inline attachment, shown in the message body (needs --content-id).
+        #[arg(long, requires = "content_id")]
+        inline: bool,
+        /// The content ID the body's cid: references name.
+        #[arg(long, value_name = "CID", requires = "inline")]
+        content_id: Option<String>,
         /// The options every destination takes.
         #[command(flatten)]
         common: Common,
@@ -175,7 +185,7 @@ pub struct Common {
     pub session_only: bool,
 
     /// Print one JSON object on stdout at the end: target, id, location, size, requests,
-    /// sessions, and quick_xor_hash for a drive item.
+    /// sessions, and quick_xor_hash and web_url for a drive item.
     #[arg(long)]
     pub json: bool,
 
@@ -214,6 +224,7 @@ impl GraphArgs {
                 group,
                 site,
                 conflict,
+                defer_commit,
                 common,
             } => {
                 let drive = match (drive, user, group, site) {
@@ -253,6 +264,7 @@ impl GraphArgs {
                         drive,
                         place,
                         conflict,
+                        defer_commit: *defer_commit,
                     },
                     common,
                 )
@@ -260,12 +272,15 @@ impl GraphArgs {
             Target::Mail {
                 message,
                 user,
+                content_id,
                 common,
+                ..
             } => (
                 Dest::Outlook {
                     item: OutlookItem::Message,
                     id: message.clone(),
                     user: user.clone(),
+                    content_id: content_id.clone(),
                 },
                 common,
             ),
@@ -278,6 +293,7 @@ impl GraphArgs {
                     item: OutlookItem::Event,
                     id: event.clone(),
                     user: user.clone(),
+                    content_id: None,
                 },
                 common,
             ),

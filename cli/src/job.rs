@@ -40,6 +40,8 @@ pub enum Dest {
         place: Option<DrivePlace>,
         /// What to do when the name is taken.
         conflict: Conflict,
+        /// Make the item by an explicit commit (`deferCommit`).
+        defer_commit: bool,
     },
     /// An Outlook message's or event's attachment.
     Outlook {
@@ -49,6 +51,8 @@ pub enum Dest {
         id: Option<String>,
         /// `/users/{id}` instead of `/me`.
         user: Option<String>,
+        /// An inline attachment's content ID.
+        content_id: Option<String>,
     },
     /// A Universal Print document.
     Print {
@@ -83,7 +87,7 @@ pub enum JsonShape {
     /// `todo-upload`'s: `attachment_id`, `location`, `size`, `requests`, `sessions`.
     Attachment,
     /// `graph-upload`'s: `target`, `id`, `location`, `size`, `requests`, `sessions`, and
-    /// `quick_xor_hash` for a drive item.
+    /// `quick_xor_hash` and `web_url` for a drive item.
     Graph,
 }
 
@@ -207,6 +211,7 @@ fn target(
             drive,
             place,
             conflict,
+            defer_commit,
         } => {
             let place = place
                 .clone()
@@ -226,18 +231,25 @@ fn target(
                     Parent::DriveFolder { folder }
                 }
             };
-            let t =
+            let mut t =
                 Target::drive_item(&dest.base, drive.clone(), place, *conflict).map_err(usage)?;
+            if *defer_commit {
+                t = t.with_defer_commit().map_err(usage)?;
+            }
             (t, Some(parent))
         }
         Dest::Outlook {
             item,
             id: given,
             user,
+            content_id,
         } => {
             let item_id = id(given, "--message or --event", dest, "AAMkADemoItem=")?;
-            let t = Target::outlook_attachment(&dest.base, owner(user), *item, &item_id)
+            let mut t = Target::outlook_attachment(&dest.base, owner(user), *item, &item_id)
                 .map_err(usage)?;
+            if let Some(cid) = content_id {
+                t = t.with_inline(cid).map_err(usage)?;
+            }
             let collection = match item {
                 OutlookItem::Message => "messages",
                 OutlookItem::Event => "events",
@@ -285,6 +297,14 @@ fn execute(job: &Job, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cl
         .with_size_limit(job.size_limit);
     options.chunk_size = job.chunk_size;
 
+    // A drive item's hash, from one read of the file: the server's is checked against it,
+    // and a lost final answer is settled only by an item with these bytes (§8).
+    let info = match job.dest {
+        Dest::Drive { .. } if !job.cancel => {
+            file.info().with_quick_xor_hash(quick_xor_hash(&mut file)?)
+        }
+        _ => file.info(),
+    };
     let mut state = job.state.as_deref().map(StateFile::new);
     let saved = match state.as_mut() {
         Some(s) => s.load().map_err(|e| {
@@ -296,15 +316,13 @@ fn execute(job: &Job, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cl
         None => None,
     };
     let mut upload = match (&saved, &state) {
-        (Some(bytes), Some(s)) => {
-            Upload::restore(bytes, target, file.info(), options).map_err(|e| {
-                CliError::Failed(format!(
-                    "cannot resume from the state file {}: {e}",
-                    s.path().display()
-                ))
-            })?
-        }
-        _ => Upload::new(target, file.info(), options).map_err(config_error)?,
+        (Some(bytes), Some(s)) => Upload::restore(bytes, target, info, options).map_err(|e| {
+            CliError::Failed(format!(
+                "cannot resume from the state file {}: {e}",
+                s.path().display()
+            ))
+        })?,
+        _ => Upload::new(target, info, options).map_err(config_error)?,
     };
     if job.cancel {
         match &state {
@@ -389,7 +407,12 @@ fn execute(job: &Job, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cl
             }),
         };
         if let (JsonShape::Graph, Dest::Drive { .. }) = (job.json_shape, &job.dest) {
-            line["quick_xor_hash"] = quick_xor_hash(&mut file)?.into();
+            // The server's, which the machine found equal to the file's; the file's when
+            // the server reported none.
+            let hash = completion.quick_xor_hash.clone();
+            let hash = hash.or_else(|| upload.file().quick_xor_hash().map(str::to_owned));
+            line["quick_xor_hash"] = hash.into();
+            line["web_url"] = completion.web_url.clone().into();
         }
         let _ = writeln!(out, "{line}");
         if let Some(v) = verified {

@@ -187,4 +187,76 @@ fn bad_usage_exits_2_and_sends_nothing() {
         assert_eq!(run.err.lines().count(), 1, "{}", run.err);
     }
     assert!(emu.requests().is_empty());
+    // clap refuses a half-given inline attachment before anything runs.
+    for args in [
+        vec!["graph-upload", "mail", "--message", "M", "--inline", path],
+        vec![
+            "graph-upload",
+            "mail",
+            "--message",
+            "M",
+            "--content-id",
+            "c",
+            path,
+        ],
+    ] {
+        let e = todo_upload::GraphArgs::try_parse_from(args).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+    }
+}
+
+#[test]
+fn drive_item_deferred_commit_prints_the_link_and_the_checked_hash() {
+    let emu = emulator("");
+    let dir = temp_dir("graph-drive-defer");
+    let file = make_file(&dir, "big.bin", 2 * 327_680 + 9, 6);
+    let run = graph_upload(
+        &emu,
+        &[
+            "drive",
+            "--parent",
+            "F1",
+            "--defer-commit",
+            "--chunk-size",
+            "327680",
+            file.to_str().unwrap(),
+        ],
+    );
+    let parent = Parent::DriveFolder {
+        folder: "F1".into(),
+    };
+    assert_landed(&emu, &run, "drive", &parent, &file);
+    let v: serde_json::Value = serde_json::from_str(run.out.trim()).unwrap();
+    let mut hash = upload_session::QuickXorHash::new();
+    hash.update(&std::fs::read(&file).unwrap());
+    assert_eq!(v["quick_xor_hash"], hash.to_base64());
+    assert!(v["web_url"].as_str().unwrap().ends_with("/big.bin"), "{v}");
+    // Three fragments, then the commit on the upload host.
+    let last = emu.requests().into_iter().last().unwrap();
+    assert_eq!((last.method.as_str(), last.status), ("POST", Some(201)));
+    assert_eq!(last.origin, graph_emulator::Origin::Foreign);
+}
+
+#[test]
+fn mail_inline_attachment() {
+    let emu = emulator("");
+    let dir = temp_dir("graph-inline");
+    let file = make_file(&dir, "logo.png", 3_200_000, 7);
+    let run = graph_upload(
+        &emu,
+        &[
+            "mail",
+            "--message",
+            "AAMkItem=",
+            "--inline",
+            "--content-id",
+            "logo@1",
+            file.to_str().unwrap(),
+        ],
+    );
+    let parent = Parent::Outlook {
+        collection: "messages".into(),
+        id: "AAMkItem=".into(),
+    };
+    assert_landed(&emu, &run, "mail", &parent, &file);
 }

@@ -8,11 +8,14 @@
 //! `graph-emulator` crate is its HTTP face, and `upload-session-testkit` drives a client
 //! against it in memory.
 //!
-//! It serves two destinations, each described as data (`target.rs`): To Do task
-//! attachments (`/todo/lists/{l}/tasks/{t}/attachments/createUploadSession`) and OneDrive
+//! It serves four destinations, each described as data (`target.rs`): To Do task
+//! attachments (`/todo/lists/{l}/tasks/{t}/attachments/createUploadSession`); OneDrive
 //! drive items (`/drive/items/{folder}:/{name}:/createUploadSession`, uploadUrls on the
 //! second origin that take no token, 202 answers, the 320 KiB grid, completion with the
-//! item's JSON, a taken name failing with 409, replaced or renamed as asked).
+//! item's JSON and its QuickXorHash, a taken name failing with 409, replaced or renamed as
+//! asked, `deferCommit` and its commit, items read back by path or id); Outlook message and
+//! event attachments (uploadUrls on the second origin, bare ranges, `Location` on that host);
+//! and Universal Print documents (202 answers, the document's JSON).
 //!
 //! It is strict where Graph is (docs/protocol.md in the project), so that a client that
 //! passes it passes Graph:
