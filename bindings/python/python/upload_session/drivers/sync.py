@@ -66,13 +66,16 @@ def _exchange(
     else:
         content = None
     built = build_request(client, request, token, content)
-    with client.send(built, auth=None, follow_redirects=False, stream=True) as response:
+    response = client.send(built, auth=None, follow_redirects=False, stream=True)
+    try:
         data = bytearray()
         for piece in response.iter_bytes():
             data += piece
             if len(data) > MAX_ANSWER:
                 break
         return response.status_code, response.headers.multi_items(), bytes(data)
+    finally:
+        response.close()
 
 
 def run(
