@@ -17,9 +17,7 @@ fn build<'py>(
     message: &str,
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    py.import(MODULE)?
-        .getattr(class)?
-        .call((message,), kwargs)
+    py.import(MODULE)?.getattr(class)?.call((message,), kwargs)
 }
 
 fn raise(py: Python<'_>, class: &str, message: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyErr {
@@ -90,7 +88,9 @@ pub(crate) fn failure_exception(py: Python<'_>, e: &core::Error) -> PyResult<Py<
             kwargs.set_item("attempts", *attempts)?;
             match last {
                 core::Failure::Status(s) => kwargs.set_item("last_status", *s)?,
-                core::Failure::Transport(t) => kwargs.set_item("last_transport", transport_name(*t))?,
+                core::Failure::Transport(t) => {
+                    kwargs.set_item("last_transport", transport_name(*t))?
+                }
             }
             "RetriesExhaustedError"
         }

@@ -50,7 +50,7 @@ impl Target {
 
     /// A OneDrive or SharePoint drive item, by `path` or by `parent` folder id and `name`.
     #[staticmethod]
-    #[pyo3(signature = (base_url, *, path=None, parent=None, name=None, drive="me", drive_id=None, conflict="fail"))]
+    #[pyo3(signature = (base_url, *, path=None, parent=None, name=None, drive="me", drive_id=None, conflict="fail", defer_commit=false))]
     #[allow(clippy::too_many_arguments)]
     fn drive_item(
         py: Python<'_>,
@@ -61,6 +61,7 @@ impl Target {
         drive: &str,
         drive_id: Option<String>,
         conflict: &str,
+        defer_commit: bool,
     ) -> PyResult<Target> {
         let bad = |msg: String| config_error(py, &msg);
         let id = |what: &str| {
@@ -84,11 +85,7 @@ impl Target {
         let place = match (path, parent, name) {
             (Some(path), None, None) => core::DrivePlace::Path(path),
             (None, Some(item), Some(name)) => core::DrivePlace::Parent { item, name },
-            _ => {
-                return Err(bad(
-                    "give either path, or both parent and name".to_owned(),
-                ))
-            }
+            _ => return Err(bad("give either path, or both parent and name".to_owned())),
         };
         let conflict = match conflict {
             "fail" => core::Conflict::Fail,
@@ -101,19 +98,27 @@ impl Target {
             }
         };
         core::Target::drive_item(base_url, drive, place, conflict)
+            .and_then(|t| {
+                if defer_commit {
+                    t.with_defer_commit()
+                } else {
+                    Ok(t)
+                }
+            })
             .map(|inner| Target { inner })
             .map_err(|e| config_error(py, &e.to_string()))
     }
 
     /// An Outlook message's or event's attachments.
     #[staticmethod]
-    #[pyo3(signature = (base_url, item, item_id, *, user=None))]
+    #[pyo3(signature = (base_url, item, item_id, *, user=None, inline_content_id=None))]
     fn outlook_attachment(
         py: Python<'_>,
         base_url: &str,
         item: &str,
         item_id: &str,
         user: Option<String>,
+        inline_content_id: Option<&str>,
     ) -> PyResult<Target> {
         let item = match item {
             "message" => core::OutlookItem::Message,
@@ -126,6 +131,10 @@ impl Target {
             }
         };
         core::Target::outlook_attachment(base_url, owner(user), item, item_id)
+            .and_then(|t| match inline_content_id {
+                Some(id) => t.with_inline(id),
+                None => Ok(t),
+            })
             .map(|inner| Target { inner })
             .map_err(|e| config_error(py, &e.to_string()))
     }
@@ -169,6 +178,16 @@ impl Target {
     #[getter]
     fn lookup_url(&self) -> Option<&str> {
         self.inner.lookup_url()
+    }
+
+    #[getter]
+    fn defers_commit(&self) -> bool {
+        self.inner.defers_commit()
+    }
+
+    #[getter]
+    fn inline_content_id(&self) -> Option<&str> {
+        self.inner.inline_content_id()
     }
 
     /// Whether a request to `url` may carry the bearer token (the base URL's origin only).
@@ -242,13 +261,25 @@ struct FileInfo {
 #[pymethods]
 impl FileInfo {
     #[new]
-    #[pyo3(signature = (name, size, *, content_type="application/octet-stream", fingerprint=""))]
-    fn new(name: String, size: u64, content_type: &str, fingerprint: &str) -> FileInfo {
-        FileInfo {
-            inner: core::FileInfo::new(name, size)
-                .with_content_type(content_type)
-                .with_fingerprint(fingerprint),
+    #[pyo3(signature = (name, size, *, content_type="application/octet-stream", fingerprint="", quick_xor_hash=None))]
+    fn new(
+        name: String,
+        size: u64,
+        content_type: &str,
+        fingerprint: &str,
+        quick_xor_hash: Option<&str>,
+    ) -> FileInfo {
+        let mut inner = core::FileInfo::new(name, size)
+            .with_content_type(content_type)
+            .with_fingerprint(fingerprint);
+        if let Some(hash) = quick_xor_hash {
+            inner = inner.with_quick_xor_hash(hash);
         }
+        FileInfo { inner }
+    }
+    #[getter]
+    fn quick_xor_hash(&self) -> Option<&str> {
+        self.inner.quick_xor_hash()
     }
     #[getter]
     fn name(&self) -> &str {
@@ -481,7 +512,11 @@ impl FileRangeBody {
 
 /// JSON that embeds the file base64-encoded: `prefix`, the base64 of the file's bytes
 /// `start` to `end` (none for an empty file), then `suffix`.
-#[pyclass(frozen, module = "upload_session._native", name = "JsonWithBase64FileBody")]
+#[pyclass(
+    frozen,
+    module = "upload_session._native",
+    name = "JsonWithBase64FileBody"
+)]
 struct JsonWithBase64FileBody {
     #[pyo3(get)]
     prefix: Py<PyBytes>,
@@ -624,6 +659,10 @@ struct Completion {
     size: u64,
     #[pyo3(get)]
     found_by_lookup: bool,
+    #[pyo3(get)]
+    web_url: Option<String>,
+    #[pyo3(get)]
+    quick_xor_hash: Option<String>,
 }
 
 impl Completion {
@@ -633,6 +672,8 @@ impl Completion {
             location: c.location.clone(),
             size: c.size,
             found_by_lookup: c.found_by_lookup,
+            web_url: c.web_url.clone(),
+            quick_xor_hash: c.quick_xor_hash.clone(),
         }
     }
 }
@@ -654,6 +695,8 @@ impl Completion {
                 && o.location == self.location
                 && o.size == self.size
                 && o.found_by_lookup == self.found_by_lookup
+                && o.web_url == self.web_url
+                && o.quick_xor_hash == self.quick_xor_hash
         })
     }
 }
@@ -1068,6 +1111,46 @@ fn action_object(py: Python<'_>, action: core::Action) -> PyResult<Py<PyAny>> {
     })
 }
 
+/// OneDrive's content hash, fed the file in order (`update`) or by offset (`update_at`).
+#[pyclass(module = "upload_session._native", name = "QuickXorHash")]
+struct QuickXorHash {
+    inner: core::QuickXorHash,
+}
+
+#[pymethods]
+impl QuickXorHash {
+    #[new]
+    fn new() -> QuickXorHash {
+        QuickXorHash {
+            inner: core::QuickXorHash::new(),
+        }
+    }
+    /// Feeds the next bytes of the file.
+    fn update(&mut self, data: &[u8]) {
+        self.inner.update(data);
+    }
+    /// Feeds bytes at `offset`; bytes already taken are skipped, a gap is a `ValueError`.
+    fn update_at(&mut self, offset: u64, data: &[u8]) -> PyResult<()> {
+        self.inner.update_at(offset, data).map_err(|g| {
+            pyo3::exceptions::PyValueError::new_err(format!(
+                "bytes at offset {} come after a gap: {} bytes are hashed",
+                g.offset, g.hashed
+            ))
+        })
+    }
+    /// How many bytes it has taken.
+    fn __len__(&self) -> usize {
+        usize::try_from(self.inner.len()).unwrap_or(usize::MAX)
+    }
+    /// The hash, base64, as Graph reports it.
+    fn to_base64(&self) -> String {
+        self.inner.to_base64()
+    }
+    fn __repr__(&self) -> String {
+        format!("QuickXorHash(len={})", self.inner.len())
+    }
+}
+
 /// The state format version `save` writes.
 #[pyfunction]
 fn state_version() -> u32 {
@@ -1095,6 +1178,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Done>()?;
     m.add_class::<Failed>()?;
     m.add_class::<Cancelled>()?;
+    m.add_class::<QuickXorHash>()?;
     m.add_function(wrap_pyfunction!(state_version, m)?)?;
     Ok(())
 }

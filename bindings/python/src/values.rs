@@ -13,6 +13,8 @@ pub(crate) fn purpose_name(p: core::Purpose) -> &'static str {
         core::Purpose::QueryStatus => "query-status",
         core::Purpose::FindResult => "find-result",
         core::Purpose::SinglePost => "single-post",
+        core::Purpose::SinglePut => "single-put",
+        core::Purpose::Commit => "commit",
         core::Purpose::Cancel => "cancel",
         _ => "other",
     }
@@ -26,6 +28,7 @@ pub(crate) fn state_name(s: core::State) -> &'static str {
         core::State::Querying => "querying",
         core::State::FindingResult => "finding-result",
         core::State::Cancelling => "cancelling",
+        core::State::Committing => "committing",
         core::State::Done => "done",
         core::State::Failed => "failed",
         core::State::Cancelled => "cancelled",
@@ -54,7 +57,11 @@ pub(crate) fn transport_name(t: core::TransportError) -> &'static str {
 const READ: [&str; 3] = ["location", "retry-after", "date"];
 
 /// A header name or value: `str`, or `bytes` holding UTF-8.
-fn text<'a>(py: Python<'_>, v: &'a Bound<'_, PyAny>, what: &str) -> PyResult<std::borrow::Cow<'a, str>> {
+fn text<'a>(
+    py: Python<'_>,
+    v: &'a Bound<'_, PyAny>,
+    what: &str,
+) -> PyResult<std::borrow::Cow<'a, str>> {
     if let Ok(s) = v.cast::<PyString>() {
         return Ok(std::borrow::Cow::Borrowed(s.to_str()?));
     }
@@ -92,9 +99,7 @@ pub(crate) fn read_headers(
         } else {
             pair.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>()
                 .map_err(|_| {
-                    pyo3::exceptions::PyTypeError::new_err(
-                        "a header must be a (name, value) pair",
-                    )
+                    pyo3::exceptions::PyTypeError::new_err("a header must be a (name, value) pair")
                 })?
         };
         let name = text(py, &name, "name")?;

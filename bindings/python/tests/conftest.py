@@ -195,8 +195,10 @@ def upload_with(
             if cancel_when is not None and cancel_when(p):
                 cancel_event.set()
 
-        hooks = {"request": [seen.record]} if seen is not None else {}
-        with httpx.Client(timeout=timeout, event_hooks=hooks) as client:  # type: ignore[arg-type]
+        hooks: dict[str, list[Callable[..., Any]]] = (
+            {"request": [seen.record]} if seen is not None else {}
+        )
+        with httpx.Client(timeout=timeout, event_hooks=hooks) as client:
             return sync.upload_file(
                 path,
                 target,

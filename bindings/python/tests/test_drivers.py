@@ -12,6 +12,7 @@ import pytest
 from upload_session import (
     ConfigError,
     NameConflictError,
+    QuickXorHash,
     Options,
     Progress,
     RestoreError,
@@ -37,7 +38,7 @@ def only_graph_gets_the_token(emu: Emulator, seen: Seen) -> None:
 @pytest.mark.parametrize("driver", DRIVERS)
 @pytest.mark.parametrize("size", [1000, 3_500_000])
 def test_todo_task(
-    driver: str, size: int, emulator: Emulator, make_file: Callable[[int], Path]
+    driver: str, size: int, emulator: Emulator, make_file: Callable[..., Path]
 ) -> None:
     path = make_file(size)
     seen = Seen()
@@ -62,7 +63,7 @@ def test_todo_task(
 @pytest.mark.parametrize("driver", DRIVERS)
 @pytest.mark.parametrize("size", [2000, 3_500_000])
 def test_outlook_message_and_event(
-    driver: str, size: int, emulator: Emulator, make_file: Callable[[int], Path]
+    driver: str, size: int, emulator: Emulator, make_file: Callable[..., Path]
 ) -> None:
     path = make_file(size)
     for collection, item in [("messages", "message"), ("events", "event")]:
@@ -81,33 +82,62 @@ def test_outlook_message_and_event(
             assert all(not auth for *_, auth in puts)
 
 
+def quick_xor_hash(path: Path) -> str:
+    h = QuickXorHash()
+    h.update(path.read_bytes())
+    return h.to_base64()
+
+
 @pytest.mark.parametrize("driver", DRIVERS)
-def test_drive_item_by_path(
-    driver: str, emulator: Emulator, make_file: Callable[[int], Path]
+@pytest.mark.parametrize("defer_commit", [False, True])
+def test_drive_item_by_session(
+    driver: str, defer_commit: bool, emulator: Emulator, make_file: Callable[..., Path]
 ) -> None:
-    size = 3 * 327_680 + 1234
+    size = 13 * 327_680 + 1234  # over the simple upload's 4 MiB
     path = make_file(size)
-    target = Target.drive_item(emulator.base_url, path="/Docs/report.bin")
+    target = Target.drive_item(
+        emulator.base_url, path="/Docs/report.bin", defer_commit=defer_commit
+    )
     seen = Seen()
-    options = Options(chunk_size=327_680)
+    options = Options(chunk_size=4 * 327_680)
     done = upload_with(driver, path, target, token=emulator.token, options=options, seen=seen)
     item = emulator.drive_item("/Docs/report.bin")
     assert item is not None
     assert (item["id"], item["size"]) == (done.id, size)
+    assert done.quick_xor_hash == quick_xor_hash(path)
     puts = [r for r in seen.requests if r[0] == "PUT"]
     assert len(puts) == 4
     assert all(not auth for *_, auth in puts), "drive PUTs carry no token"
     assert all(origin != emulator.graph_origin for _, origin, _, _ in puts)
     only_graph_gets_the_token(emulator, seen)
+    if defer_commit:
+        assert seen.methods()[-1] == "POST", "the commit request makes the item"
 
     # The name is taken now: conflict="fail" ends with NameConflictError, nothing replaced.
     with pytest.raises(NameConflictError) as info:
         upload_with(driver, path, target, token=emulator.token, options=options)
     assert info.value.status == 409
+    replace = Target.drive_item(emulator.base_url, path="/Docs/report.bin", conflict="replace")
+    again = upload_with(driver, path, replace, token=emulator.token, options=options)
+    assert again.size == size
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
-def test_print_document(driver: str, emulator: Emulator, make_file: Callable[[int], Path]) -> None:
+def test_small_drive_item_by_one_put(
+    driver: str, emulator: Emulator, make_file: Callable[..., Path]
+) -> None:
+    path = make_file(1_000_000)
+    target = Target.drive_item(emulator.base_url, path="/small.bin")
+    seen = Seen()
+    done = upload_with(driver, path, target, token=emulator.token, seen=seen)
+    item = emulator.drive_item("/small.bin")
+    assert item is not None and (item["id"], item["size"]) == (done.id, 1_000_000)
+    [(method, origin, _, auth)] = seen.requests
+    assert (method, origin, auth) == ("PUT", emulator.graph_origin, True)
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_print_document(driver: str, emulator: Emulator, make_file: Callable[..., Path]) -> None:
     path = make_file(1_500_000)
     target = Target.print_document(emulator.base_url, "printer-1", "7", "doc-1")
     seen = Seen()
@@ -143,7 +173,7 @@ def test_faults_end_with_one_attachment(
     driver: str,
     fault: str,
     start: Callable[..., Emulator],
-    make_file: Callable[[int], Path],
+    make_file: Callable[..., Path],
 ) -> None:
     emu = start(*[arg for rule in fault.split() for arg in ("--fault", rule)])
     size = 3_500_000
@@ -179,7 +209,7 @@ def test_faults_end_with_one_attachment(
 
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_cancel_deletes_the_session(
-    driver: str, emulator: Emulator, make_file: Callable[[int], Path], tmp_path: Path
+    driver: str, emulator: Emulator, make_file: Callable[..., Path], tmp_path: Path
 ) -> None:
     path = make_file(3_500_000)
     state = tmp_path / "upload.state"
@@ -206,7 +236,7 @@ def test_cancel_deletes_the_session(
 
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_state_file_never_holds_the_token_and_is_removed_when_done(
-    driver: str, start: Callable[..., Emulator], make_file: Callable[[int], Path], tmp_path: Path
+    driver: str, start: Callable[..., Emulator], make_file: Callable[..., Path], tmp_path: Path
 ) -> None:
     emu = start("--token", "s3cr3t-token-value")
     path = make_file(3_500_000)
@@ -235,7 +265,7 @@ def test_state_file_never_holds_the_token_and_is_removed_when_done(
 
 
 def test_a_bad_state_file_is_a_restore_error(
-    emulator: Emulator, make_file: Callable[[int], Path], tmp_path: Path
+    emulator: Emulator, make_file: Callable[..., Path], tmp_path: Path
 ) -> None:
     path = make_file(3_500_000)
     state = tmp_path / "upload.state"
@@ -247,7 +277,7 @@ def test_a_bad_state_file_is_a_restore_error(
 
 
 def test_a_file_too_large_for_the_target_is_a_config_error(
-    emulator: Emulator, make_file: Callable[[int], Path]
+    emulator: Emulator, make_file: Callable[..., Path]
 ) -> None:
     path = make_file(5_000_000)
     with pytest.raises(ConfigError):

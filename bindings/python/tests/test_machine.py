@@ -141,9 +141,10 @@ def test_small_file_goes_by_single_post_with_base64_body() -> None:
 
 def test_state_progress_and_counters() -> None:
     up = session_upload()
-    assert up.state == "creating"
+    states = [up.state]
     put = created(up).request
-    assert up.state == "uploading"
+    states.append(up.state)
+    assert states == ["creating", "uploading"]
     assert (up.requests, up.sessions, up.chunk_size) == (2, 1, 2 * 1024 * 1024)
     assert up.upload_url == f"{GRAPH}/up/1"
     assert up.expected_ranges == [(0, 5_000_000)]

@@ -54,7 +54,7 @@ def test_resume_after_sigkill(
     driver: str,
     kill: dict[str, str],
     emulator: Emulator,
-    make_file: Callable[[int], Path],
+    make_file: Callable[..., Path],
     tmp_path: Path,
 ) -> None:
     path = make_file(SIZE)
@@ -95,7 +95,7 @@ def test_resume_after_sigkill(
 
 
 def test_restoring_for_another_file_or_target_is_refused(
-    emulator: Emulator, make_file: Callable[[int], Path], tmp_path: Path
+    emulator: Emulator, make_file: Callable[..., Path], tmp_path: Path
 ) -> None:
     path = make_file(SIZE)
     state = tmp_path / "upload.state"

@@ -14,6 +14,8 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -40,7 +42,10 @@ def main() -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
     target = Target.todo_task(config["base_url"], config["list_id"], config["task_id"])
-    hooks = {"request": [on_request], "response": [on_response]}
+    hooks: dict[str, list[Callable[..., Any]]] = {
+        "request": [on_request],
+        "response": [on_response],
+    }
     with httpx.Client(timeout=10, event_hooks=hooks) as client:
         done = upload_file(
             config["path"],

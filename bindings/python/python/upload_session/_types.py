@@ -6,7 +6,14 @@ from collections.abc import Iterable, Mapping
 from typing import Literal, Union
 
 Purpose = Literal[
-    "create-session", "upload-chunk", "query-status", "find-result", "single-post", "cancel"
+    "create-session",
+    "upload-chunk",
+    "query-status",
+    "find-result",
+    "single-post",
+    "single-put",
+    "cancel",
+    "commit",
 ]
 """Why a request is sent."""
 
@@ -17,6 +24,7 @@ State = Literal[
     "querying",
     "finding-result",
     "cancelling",
+    "committing",
     "done",
     "failed",
     "cancelled",

@@ -47,6 +47,7 @@ from ._common import (
     base64_pieces,
     build_request,
     file_info,
+    is_drive_item,
     open_upload,
     transport_kind,
 )
@@ -174,11 +175,16 @@ async def upload_file(
     on_progress: Callable[[Progress], None] | None = None,
     name: str | None = None,
     content_type: str = "application/octet-stream",
+    hash_file: bool | None = None,
     timeout: float = 60.0,
 ) -> Completion:
     """Uploads the file at ``path`` to ``target``; see
     :func:`upload_session.drivers.sync.upload_file`."""
-    info = file_info(path, name=name, content_type=content_type)
+    if hash_file is None:
+        hash_file = is_drive_item(target)
+    info = await asyncio.to_thread(
+        file_info, path, name=name, content_type=content_type, quick_xor_hash=hash_file
+    )
     state = StateFile(state_path) if state_path is not None else None
     upload = open_upload(target, info, options, state)
     own = client is None

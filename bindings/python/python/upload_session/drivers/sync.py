@@ -45,6 +45,7 @@ from ._common import (
     base64_body,
     build_request,
     file_info,
+    is_drive_item,
     open_upload,
     transport_kind,
 )
@@ -160,15 +161,19 @@ def upload_file(
     on_progress: Callable[[Progress], None] | None = None,
     name: str | None = None,
     content_type: str = "application/octet-stream",
+    hash_file: bool | None = None,
     timeout: float = 60.0,
 ) -> Completion:
     """Uploads the file at ``path`` to ``target``; see :func:`run`.
 
     With ``state_path`` and a state file there, the saved upload is resumed (it must be the
     same file, unchanged, to the same target). Without ``client``, one is made with
-    ``timeout`` seconds per request and closed at the end.
+    ``timeout`` seconds per request and closed at the end. ``hash_file`` reads the file once
+    first for its QuickXorHash (default: for drive items only; see :func:`file_info`).
     """
-    info = file_info(path, name=name, content_type=content_type)
+    if hash_file is None:
+        hash_file = is_drive_item(target)
+    info = file_info(path, name=name, content_type=content_type, quick_xor_hash=hash_file)
     state = StateFile(state_path) if state_path is not None else None
     upload = open_upload(target, info, options, state)
     own = client is None
