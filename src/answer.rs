@@ -101,7 +101,9 @@ pub(crate) fn classify(
     match purpose {
         // The reference says 200, the tutorial 201 (docs/protocol.md §2): any 2xx.
         Purpose::CreateSession if ok => created(resp, size, scratch),
-        Purpose::UploadChunk | Purpose::Commit if profile.complete_statuses.contains(&status) => {
+        Purpose::UploadChunk | Purpose::Commit | Purpose::SinglePut
+            if profile.complete_statuses.contains(&status) =>
+        {
             completed(resp, profile)
         }
         Purpose::UploadChunk | Purpose::Commit
@@ -110,7 +112,9 @@ pub(crate) fn classify(
             session_ranges(resp, size, scratch)
         }
         // A drive item's name is taken (docs/protocol.md §8).
-        Purpose::UploadChunk | Purpose::Commit if status == 409 && profile.name_conflict_on_409 => {
+        Purpose::UploadChunk | Purpose::Commit | Purpose::SinglePut
+            if status == 409 && profile.name_conflict_on_409 =>
+        {
             Answer::NameConflict(StatusError {
                 purpose,
                 status,

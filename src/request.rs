@@ -68,6 +68,8 @@ pub enum Purpose {
     FindResult,
     /// The single POST of a small file (docs/protocol.md §7).
     SinglePost,
+    /// The single PUT of a small drive item's bytes to its `/content` (docs/protocol.md §8).
+    SinglePut,
     /// `DELETE {uploadUrl}` (docs/protocol.md §6).
     Cancel,
     /// `POST {uploadUrl}` with no body: a drive item's deferred commit (docs/protocol.md §8).
@@ -79,7 +81,7 @@ impl Purpose {
     pub fn method(self) -> Method {
         match self {
             Purpose::CreateSession | Purpose::SinglePost | Purpose::Commit => Method::Post,
-            Purpose::UploadChunk => Method::Put,
+            Purpose::UploadChunk | Purpose::SinglePut => Method::Put,
             Purpose::QueryStatus | Purpose::FindResult => Method::Get,
             Purpose::Cancel => Method::Delete,
         }
@@ -94,6 +96,7 @@ impl fmt::Display for Purpose {
             Purpose::QueryStatus => "session status query",
             Purpose::FindResult => "attachment look-up",
             Purpose::SinglePost => "single POST",
+            Purpose::SinglePut => "single PUT",
             Purpose::Cancel => "session cancellation",
             Purpose::Commit => "commit",
         })
@@ -272,7 +275,7 @@ impl Request {
     /// The exact `Content-Length` of the body, `None` for a request without one.
     pub fn content_length(&self) -> Option<u64> {
         match &self.body {
-            Body::Empty if self.method == Method::Post => Some(0),
+            Body::Empty if matches!(self.method, Method::Post | Method::Put) => Some(0),
             Body::Empty => None,
             Body::Json(s) => Some(s.len() as u64),
             Body::FileRange(r) => Some(r.len()),
@@ -299,6 +302,9 @@ impl Request {
 
     /// The `Content-Range` of a PUT: `bytes S-E/T`, end inclusive (docs/protocol.md §3).
     pub fn content_range(&self) -> Option<ContentRange> {
+        if self.purpose != Purpose::UploadChunk {
+            return None;
+        }
         self.file_range().map(|range| ContentRange {
             range,
             total: self.total,

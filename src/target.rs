@@ -86,9 +86,13 @@ pub struct Profile {
     pub complete_statuses: &'static [u16],
     /// How completion names the result.
     pub completion: CompletionRule,
-    /// Files strictly smaller than this go by a single POST of a file attachment with
-    /// base64 `contentBytes` instead of a session (docs/protocol.md §7); `None`: never.
+    /// Files strictly smaller than this go by one request instead of a session: the single
+    /// POST of a file attachment with base64 `contentBytes` (docs/protocol.md §7), or with
+    /// [`Profile::single_put`] the PUT of the raw bytes; `None`: never.
     pub single_post_below: Option<u64>,
+    /// Whether that one request is a PUT of the raw bytes to the destination item's
+    /// `/content` (OneDrive, docs/protocol.md §8) rather than a POST to the collection.
+    pub single_put: bool,
     /// Whether the result can be looked for in the listing of the collection's attachments
     /// when the answer to the final request was lost (docs/protocol.md §8).
     pub can_list_attachments: bool,
@@ -124,6 +128,7 @@ impl Profile {
         completion: CompletionRule::Location,
         // 3 MB read as 3,000,000: under both readings (docs/protocol.md §7).
         single_post_below: Some(3_000_000),
+        single_put: false,
         can_list_attachments: true,
         single_post_type: "#microsoft.graph.taskFileAttachment",
         name_conflict_on_409: false,
@@ -151,7 +156,10 @@ impl Profile {
         intermediate_statuses: &[202],
         complete_statuses: &[200, 201],
         completion: CompletionRule::JsonBody,
-        single_post_below: None,
+        // The classic simple-upload limit: larger files gain from a resumable session
+        // (docs/protocol.md §8).
+        single_post_below: Some(4 * 1024 * 1024),
+        single_put: true,
         // A lost final answer is settled by reading the item (docs/protocol.md §8).
         can_list_attachments: true,
         single_post_type: "",
@@ -178,6 +186,7 @@ impl Profile {
         completion: CompletionRule::Location,
         // Sessions are for 3 MB and up; below, the service may refuse one.
         single_post_below: Some(3_000_000),
+        single_put: false,
         can_list_attachments: true,
         single_post_type: "#microsoft.graph.fileAttachment",
         name_conflict_on_409: false,
@@ -201,6 +210,7 @@ impl Profile {
         complete_statuses: &[200, 201],
         completion: CompletionRule::JsonBody,
         single_post_below: None,
+        single_put: false,
         can_list_attachments: false,
         single_post_type: "",
         name_conflict_on_409: false,
@@ -471,7 +481,11 @@ impl Target {
                 "default_chunk must be in 1..=max_chunk",
             ));
         }
-        if (profile.single_post_below.is_some() && collection_url.is_none())
+        let single_url = match profile.single_put {
+            true => &lookup_url,
+            false => &collection_url,
+        };
+        if (profile.single_post_below.is_some() && single_url.is_none())
             || (profile.can_list_attachments && lookup_url.is_none())
         {
             return Err(ConfigError::Profile(
@@ -553,6 +567,18 @@ impl Target {
     /// The attachments collection: single POST and listing.
     pub fn collection_url(&self) -> Option<&str> {
         self.collection_url.as_deref()
+    }
+
+    /// The one-request PUT of a drive item (docs/protocol.md §8): the item's `/content`,
+    /// with the conflict behaviour in the query (its default differs from a session's).
+    pub(crate) fn single_put_url(&self) -> String {
+        let item = self.lookup_url.as_deref().unwrap_or_default();
+        match self.profile.create_body {
+            CreateBody::DriveItem { conflict_behavior } => {
+                format!("{item}/content?@microsoft.graph.conflictBehavior={conflict_behavior}")
+            }
+            _ => format!("{item}/content"),
+        }
     }
 
     /// Where a result whose answer was lost is looked for: the collection to list, or (for

@@ -19,6 +19,8 @@ use upload_session_testkit::{strategies, Config, Delivery, End, Pair, ROUND_TRIP
 enum Dest {
     Todo,
     Drive,
+    /// A drive item made by the commit request (`deferCommit`).
+    DriveDeferred,
     Outlook,
     Print,
 }
@@ -62,6 +64,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
     let dest = prop_oneof![
         Just(Dest::Todo),
         Just(Dest::Drive),
+        Just(Dest::DriveDeferred),
         Just(Dest::Outlook),
         Just(Dest::Print)
     ];
@@ -70,7 +73,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             let min_chunk = (size / 60).max(1);
             let chunk = match dest {
                 // Drive chunks sit on the grid (docs/protocol.md §8).
-                Dest::Drive => (min_chunk.div_ceil(GRID).min(32)..=32u64)
+                Dest::Drive | Dest::DriveDeferred => (min_chunk.div_ceil(GRID).min(32)..=32u64)
                     .prop_map(|k| k * GRID)
                     .boxed(),
                 _ => (min_chunk..=3_999_999u64).boxed(),
@@ -151,7 +154,7 @@ fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
     let base = pair.model.base_url();
     let target = match s.dest {
         Dest::Todo => pair.target(),
-        Dest::Drive => {
+        Dest::Drive | Dest::DriveDeferred => {
             pair.parent = Parent::DriveFolder {
                 folder: "F1".into(),
             };
@@ -159,7 +162,11 @@ fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
                 item: "F1".into(),
                 name: pair.file.name().into(),
             };
-            Target::drive_item(&base, Drive::Me, place, Conflict::Fail).unwrap()
+            let t = Target::drive_item(&base, Drive::Me, place, Conflict::Fail).unwrap();
+            match s.dest {
+                Dest::DriveDeferred => t.with_defer_commit().unwrap(),
+                _ => t,
+            }
         }
         Dest::Outlook => {
             pair.parent = Parent::Outlook {
@@ -315,7 +322,8 @@ fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
         }
         End::Failed(e) => {
             // A drive item whose name an earlier item holds fails with 409, as asked.
-            let taken = s.dest == Dest::Drive && s.existing_ago_ms.is_some();
+            let taken =
+                matches!(s.dest, Dest::Drive | Dest::DriveDeferred) && s.existing_ago_ms.is_some();
             if taken && matches!(e, Error::NameConflict(_)) {
                 prop_assert!(pair.created().is_empty(), "a conflict made something");
                 return Ok(());

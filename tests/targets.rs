@@ -34,8 +34,11 @@ fn drive(pair: &Pair, conflict: Conflict) -> Target {
     Target::drive_item(&pair.model.base_url(), Drive::Me, place, conflict).unwrap()
 }
 
+/// Sessions on the grid: files this small would otherwise go by the single PUT.
 fn grid() -> Options {
-    Options::default().with_chunk_size(GRID)
+    Options::default()
+        .with_chunk_size(GRID)
+        .with_force_session(true)
 }
 
 fn drive_run(plan: &str, size: u64, conflict: Conflict) -> (Pair, upload_session_testkit::Run) {
@@ -504,7 +507,7 @@ fn drive_item_deferred_commit_posts_to_the_upload_url_once_every_byte_is_in() {
     assert_eq!(run.statuses()[4..], [Some(202), Some(201)]);
     // The commit goes to the upload URL, on its host, without the token.
     assert_eq!(run.log[5].url, run.log[4].url);
-    assert!(first_body(&pair, deferred(&pair)).contains(r#""deferCommit":true"#));
+    assert!(first_body(&pair, deferred(&pair), grid()).contains(r#""deferCommit":true"#));
     assert_eq!(pair.attachments().len(), 1);
     pair.assert_sound(&run.end);
 }
@@ -575,7 +578,7 @@ fn outlook_inline_attachment_says_so_by_session_and_by_single_post() {
         let target = outlook(&pair, OutlookItem::Message)
             .with_inline("logo@x")
             .unwrap();
-        let first = first_body(&pair, target.clone());
+        let first = first_body(&pair, target.clone(), Options::default());
         let mut up = pair.upload_to(target, Options::default()).unwrap();
         let run = pair.drive_bounded(&mut up, 50).unwrap();
         assert!(first.contains(r#""isInline":true"#), "{first}");
@@ -585,8 +588,8 @@ fn outlook_inline_attachment_says_so_by_session_and_by_single_post() {
 }
 
 /// The JSON of the first request an upload of the pair's file to `target` sends.
-fn first_body(pair: &Pair, target: Target) -> String {
-    let mut up = upload_session::Upload::new(target, pair.file.info(), Options::default()).unwrap();
+fn first_body(pair: &Pair, target: Target, options: Options) -> String {
+    let mut up = upload_session::Upload::new(target, pair.file.info(), options).unwrap();
     match up.poll(pair.now) {
         Action::Send(req) => match req.body() {
             upload_session::Body::Json(json) => json.to_string(),
@@ -595,4 +598,52 @@ fn first_body(pair: &Pair, target: Target) -> String {
         },
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn drive_item_small_goes_by_one_put_to_its_content_with_the_token() {
+    for size in [0, 1, 1_000_000] {
+        let mut pair = pair("", size, folder());
+        let target = drive(&pair, Conflict::Rename);
+        let mut up = pair.upload_to(target, Options::default()).unwrap();
+        let run = pair.drive_bounded(&mut up, 20).unwrap();
+        assert_eq!(run.statuses(), [Some(201)], "{size}");
+        let url = &run.log[0].url;
+        assert!(
+            url.starts_with(&pair.model.base_url())
+                && url.ends_with("/me/drive/items/F1:/flower.jpg:/content?@microsoft.graph.conflictBehavior=rename"),
+            "{url}"
+        );
+        assert_eq!(
+            run.done().quick_xor_hash.as_deref(),
+            Some(&*pair.file.quick_xor_hash())
+        );
+        assert_eq!(pair.attachments().len(), 1);
+        pair.assert_sound(&run.end);
+    }
+}
+
+#[test]
+fn drive_item_one_put_a_taken_name_and_a_lost_answer() {
+    let mut taken = pair("", 1000, folder());
+    taken.attach_earlier("EARLIER=", 5, Duration::from_secs(3600));
+    let target = drive(&taken, Conflict::Fail);
+    let mut up = taken.upload_to(target, Options::default()).unwrap();
+    let run = taken.drive_bounded(&mut up, 20).unwrap();
+    assert!(
+        matches!(run.failed(), Error::NameConflict(_)),
+        "{:?}",
+        run.failed()
+    );
+    assert_eq!(taken.attachments().len(), 1);
+
+    // The answer is lost: the item is read, found, and not sent again.
+    let mut pair = pair("lost@1/post", 1000, folder());
+    let target = drive(&pair, Conflict::Rename);
+    let mut up = pair.upload_to(target, Options::default()).unwrap();
+    let run = pair.drive_bounded(&mut up, 20).unwrap();
+    assert_eq!(run.lines(), ["PUT 0-999", "GET"]);
+    assert!(run.done().found_by_lookup);
+    assert_eq!(pair.attachments().len(), 1);
+    pair.assert_sound(&run.end);
 }

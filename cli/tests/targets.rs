@@ -71,7 +71,15 @@ fn drive_item_by_parent_through_a_dropped_fragment() {
     let path = file.to_str().unwrap();
     let run = graph_upload(
         &emu,
-        &["drive", "--parent", "F1", "--chunk-size", "327680", path],
+        &[
+            "drive",
+            "--parent",
+            "F1",
+            "--session-only",
+            "--chunk-size",
+            "327680",
+            path,
+        ],
     );
     let parent = Parent::DriveFolder {
         folder: "F1".into(),
@@ -100,12 +108,42 @@ fn drive_item_by_path_in_a_folder() {
     let file = make_file(&dir, "r.pdf", 400_000, 2);
     let run = graph_upload(
         &emu,
-        &["drive", "--path", "/Docs/r.pdf", file.to_str().unwrap()],
+        &[
+            "drive",
+            "--path",
+            "/Docs/r.pdf",
+            "--session-only",
+            file.to_str().unwrap(),
+        ],
     );
     let parent = Parent::DriveFolder {
         folder: "root/Docs".into(),
     };
     assert_landed(&emu, &run, "drive", &parent, &file);
+}
+
+#[test]
+fn drive_item_small_by_one_put() {
+    let emu = emulator("");
+    let dir = temp_dir("graph-drive-small");
+    let file = make_file(&dir, "note.txt", 70_000, 8);
+    let run = graph_upload(
+        &emu,
+        &["drive", "--path", "/Docs/note.txt", file.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    let v: serde_json::Value = serde_json::from_str(run.out.trim()).unwrap();
+    assert_eq!(
+        (v["requests"].as_u64(), v["sessions"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let parent = Parent::DriveFolder {
+        folder: "root/Docs".into(),
+    };
+    let items = emu.items(&parent);
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].bytes, std::fs::read(&file).unwrap());
+    assert!(emu.violations().is_empty(), "{:?}", emu.violations());
 }
 
 #[test]

@@ -396,7 +396,8 @@ impl Model {
         };
         let location = match s.parent.rules().makes {
             Makes::DriveItem | Makes::Document => {
-                return self.complete_item(ctx, sid, &s, attachment, fault, kept_503)
+                let place = (&s.parent, s.finish.conflict);
+                return self.complete_item(ctx, sid, place, attachment, fault, kept_503);
             }
             Makes::Attachment => format!(
                 "{}/{}/{}",
@@ -440,28 +441,28 @@ impl Model {
     /// A drive item's or print document's completion (docs/protocol.md §8): a drive name
     /// already taken fails with 409, is replaced (200), or is renamed; the answer carries
     /// what was made.
-    fn complete_item(
+    pub(crate) fn complete_item(
         &mut self,
         ctx: &mut Ctx<'_, '_>,
         sid: &str,
-        s: &Session,
+        (parent, conflict): (&Parent, Conflict),
         mut item: Attachment,
         fault: &Option<Fault>,
         kept_503: Option<Option<RetryAfter>>,
     ) -> Effect {
         // A print document is made with its job: the upload fills it, under its own id.
-        if let Parent::PrintDocument { document, .. } = &s.parent {
+        if let Parent::PrintDocument { document, .. } = parent {
             item.id = document.clone();
         }
-        let items = self.store.attachments.entry(s.parent.clone()).or_default();
+        let items = self.store.attachments.entry(parent.clone()).or_default();
         // A print document slot holds one document: a new upload replaces it.
-        let taken = match s.parent {
+        let taken = match parent {
             Parent::PrintDocument { .. } => (!items.is_empty()).then_some(0),
             _ => items.iter().position(|i| i.name == item.name),
         };
-        let conflict = match s.parent {
+        let conflict = match parent {
             Parent::PrintDocument { .. } => Conflict::Replace,
-            _ => s.finish.conflict,
+            _ => conflict,
         };
         let mut status = 201;
         match (taken, conflict) {
@@ -497,7 +498,7 @@ impl Model {
         if let Some(ra) = kept_503 {
             return self.kept_but_unavailable(ctx, sid, &ra);
         }
-        let v = self.item_json(&item, &s.parent);
+        let v = self.item_json(&item, parent);
         self.lost_or(fault, json_answer(status, &v))
     }
 }

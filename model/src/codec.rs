@@ -103,7 +103,7 @@ pub(crate) fn decode(text: &str) -> Option<String> {
 pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     query?.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if k == name {
+        if decode(k).is_some_and(|k| k == name) {
             decode(v)
         } else {
             None

@@ -3,14 +3,19 @@
 
 use serde_json::{Map, Value};
 
-use crate::codec::{base64_decode, encode_segment};
+use crate::codec::{base64_decode, encode_segment, query_param};
 use crate::faults::{Fault, KeyCase, RequestKind};
-use crate::rules::{eq, get_ci, json_answer, Ctx, Effect, CREATE_BODY_LIMIT, POST_BODY_LIMIT};
+use crate::rules::{
+    body_len, digits, eq, get_ci, json_answer, Ctx, Effect, CREATE_BODY_LIMIT, POST_BODY_LIMIT,
+};
 use crate::store::{Attachment, Conflict, Finish, Origin, Session};
 use crate::target::{Makes, Parent};
 use crate::time::system_time;
 use crate::wire::WireBody;
 use crate::Model;
+
+/// The largest drive item a simple upload takes (docs/protocol.md §8).
+const SIMPLE_UPLOAD_LIMIT: u64 = 250_000_000;
 
 impl Model {
     /// `POST .../attachments/createUploadSession` (docs/protocol.md §2).
@@ -250,6 +255,82 @@ impl Model {
         self.store.sessions.insert(sid, session);
         self.store.sessions_created += 1;
         json_answer(status, &body).into()
+    }
+
+    /// `PUT .../items/{folder}:/{name}:/content`: a small drive item in one request, the raw
+    /// bytes as the body, the conflict behaviour in the query and *replace* when it is
+    /// absent (docs/protocol.md §8).
+    pub(crate) fn put_item(
+        &mut self,
+        ctx: &mut Ctx<'_, '_>,
+        parent: &Parent,
+        name: &str,
+    ) -> Effect {
+        let resource = format!("{parent:?}");
+        self.check_not_before(ctx, &resource);
+        let fault = self.store.plan.draw_request(RequestKind::Post, false);
+        if let Some(effect) = self.pre_fault(ctx, &resource, &fault) {
+            return effect;
+        }
+        let req = ctx.req;
+        if req.has_header("transfer-encoding") || req.has_header("content-encoding") {
+            return ctx
+                .bad("Send the bytes as they are, with one exact Content-Length.")
+                .into();
+        }
+        if req.has_header("content-range") {
+            return ctx.bad("A simple upload takes no Content-Range.").into();
+        }
+        let Some(cl) = req.header("content-length").and_then(digits) else {
+            return ctx
+                .wrong(411, "lengthRequired", "Content-Length is required.")
+                .into();
+        };
+        let conflict = match query_param(req.query(), "@microsoft.graph.conflictBehavior") {
+            None => Conflict::Replace,
+            Some(c) if eq(&c, "fail") => Conflict::Fail,
+            Some(c) if eq(&c, "replace") => Conflict::Replace,
+            Some(c) if eq(&c, "rename") => Conflict::Rename,
+            Some(_) => {
+                return ctx
+                    .bad("@microsoft.graph.conflictBehavior must be fail, replace or rename.")
+                    .into()
+            }
+        };
+        if cl > SIMPLE_UPLOAD_LIMIT {
+            return ctx
+                .wrong(
+                    413,
+                    "requestEntityTooLarge",
+                    "A simple upload takes up to 250 MB; use an upload session.",
+                )
+                .into();
+        }
+        let bytes = match &req.body {
+            WireBody::Bytes(frames) if body_len(&req.body) == cl => frames.concat(),
+            WireBody::Unseen(n) if *n == cl => Vec::new(),
+            _ => {
+                return ctx
+                    .bad("The body length differs from Content-Length.")
+                    .into()
+            }
+        };
+        if name.trim().is_empty() {
+            return ctx.bad("The item needs a name.").into();
+        }
+        let item = Attachment {
+            id: self.store.new_id("AAMkAD", 64),
+            name: name.to_string(),
+            size: cl,
+            content_type: "application/octet-stream".to_string(),
+            bytes,
+            last_modified: system_time(ctx.now),
+        };
+        let kept_503 = match &fault {
+            Some(Fault::UnavailableKept(ra)) => Some(*ra),
+            _ => None,
+        };
+        self.complete_item(ctx, &resource, (parent, conflict), item, &fault, kept_503)
     }
 
     /// The single `POST .../attachments` for small files (docs/protocol.md §7).

@@ -432,6 +432,7 @@ impl Model {
                 self.create_drive_session(ctx, &parent, name)
             }
             ("GET", []) => self.read_item(ctx, &parent, name),
+            ("PUT", [c]) if eq(c, "content") => self.put_item(ctx, &parent, name),
             _ => ctx.no_route().into(),
         }
     }

@@ -12,7 +12,7 @@
 //! | any live | 401 to a request with the token | same, after `RefreshToken`; a 401 after a refresh, with no other answer between: Failed |
 //! | any live | transient status or no answer | same (but see below), after a wait that never shrinks within the streak; the policy's tries or time spent: Failed |
 //! | Creating | Created | Uploading: the streak ends |
-//! | Posting | Completed | Done |
+//! | Posting (the single POST, or a drive item's single PUT) | Completed | Done |
 //! | Posting | 429, 401, 4xx or could not connect | Posting (or Failed): this POST created nothing |
 //! | Posting | other transient or no answer | Finding (then Posting) when the target lists, else Posting |
 //! | Uploading | Ranges | Uploading: fewer missing bytes than ever ends the streak; otherwise a stall |
@@ -145,7 +145,8 @@ pub struct Upload {
 impl Upload {
     /// A new upload of `file` to `target`. Nothing is sent until the first [`Upload::poll`].
     pub fn new(target: Target, file: FileInfo, options: Options) -> Result<Upload, ConfigError> {
-        let single_post = options.check(target.profile(), &file)?;
+        // A deferred commit is a session's: it asks for one (docs/protocol.md §8).
+        let single_post = options.check(target.profile(), &file)? && !target.defers_commit();
         Ok(Upload {
             phase: if single_post {
                 Phase::Posting(None)
@@ -226,16 +227,23 @@ impl Upload {
                 *doubt = Some(doubt.map_or(sent, |d| d.earliest(sent)));
                 write_ahead = true;
                 let f = &self.file;
-                let (prefix, suffix) = self.target.single_post_body(&f.name, &f.content_type);
-                // Target::new guarantees a collection URL to a profile with a single POST.
-                let url = Arc::from(self.target.collection_url().unwrap_or_default());
                 let range = ByteRange::new(0, f.size);
-                let body = Body::JsonWithBase64File {
-                    prefix,
-                    range,
-                    suffix,
-                };
-                (Purpose::SinglePost, url, true, body)
+                // A drive item: the raw bytes to its `/content` (docs/protocol.md §8).
+                if self.target.profile().single_put {
+                    let url = Arc::from(self.target.single_put_url());
+                    let body = range.map_or(Body::Empty, Body::FileRange);
+                    (Purpose::SinglePut, url, true, body)
+                } else {
+                    let (prefix, suffix) = self.target.single_post_body(&f.name, &f.content_type);
+                    // Target::new guarantees a collection URL to a profile with a single POST.
+                    let url = Arc::from(self.target.collection_url().unwrap_or_default());
+                    let body = Body::JsonWithBase64File {
+                        prefix,
+                        range,
+                        suffix,
+                    };
+                    (Purpose::SinglePost, url, true, body)
+                }
             }
             Phase::Uploading(s) => {
                 let p = self.target.profile();

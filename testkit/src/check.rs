@@ -3,8 +3,8 @@
 //! the checker with it.
 
 use upload_session::{
-    Action, Body, ContentRange, Method, Options, Purpose, PutUrl, Request, RequestId, SessionAuth,
-    State, Timestamp, Upload, MAX_LOOKUP_PAGES, MAX_STALLS,
+    Action, Body, ByteRange, ContentRange, Method, Options, Purpose, PutUrl, Request, RequestId,
+    SessionAuth, State, Timestamp, Upload, MAX_LOOKUP_PAGES, MAX_STALLS,
 };
 
 /// Watches one machine and checks every action it gives. Panics, naming the broken
@@ -202,7 +202,24 @@ impl Checker {
             );
         }
         let is_put = req.method() == Method::Put;
-        assert_eq!(is_put, req.purpose() == Purpose::UploadChunk);
+        let single_put = req.purpose() == Purpose::SinglePut;
+        assert_eq!(is_put, req.purpose() == Purpose::UploadChunk || single_put);
+        if single_put {
+            // The whole file to the item's own URL on Graph, and nothing else
+            // (docs/protocol.md §8).
+            assert!(profile.single_put && req.needs_token());
+            let whole = ByteRange::new(0, self.size);
+            match req.body() {
+                Body::FileRange(r) => {
+                    assert_eq!(Some(*r), whole, "a single PUT of part of the file")
+                }
+                Body::Empty => assert_eq!(self.size, 0, "an empty single PUT of a non-empty file"),
+                other => panic!("a single PUT of {other:?}"),
+            }
+            assert_eq!(req.content_length(), Some(self.size));
+            assert_eq!(req.content_range(), None);
+            return;
+        }
         assert_eq!(is_put, matches!(req.body(), Body::FileRange(_)));
         let headers: Vec<(&str, String)> = req.headers().map(|(n, v)| (n, v.to_string())).collect();
         let header = |name: &str| {
