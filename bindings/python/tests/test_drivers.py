@@ -3,11 +3,15 @@ refresh, cancel, and where the bearer token goes."""
 
 from __future__ import annotations
 
+import random
 import stat
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from upload_session import (
     ConfigError,
@@ -18,10 +22,11 @@ from upload_session import (
     RestoreError,
     RetryPolicy,
     Target,
+    UnauthorizedError,
     UploadCancelled,
 )
 
-from conftest import DRIVERS, Emulator, Seen, upload_with
+from conftest import DRIVERS, Emulator, Seen, start_emulator, upload_with
 
 MiB = 1024 * 1024
 FAST_RETRY = RetryPolicy(initial_ms=50, max_wait_ms=2000)
@@ -285,3 +290,55 @@ def test_a_file_too_large_for_the_target_is_a_config_error(
             "sync", path, emulator.todo_target(), token=emulator.token,
             options=Options(size_limit=4_000_000),
         )
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_refused_token_fails_without_showing_it(
+    driver: str, emulator: Emulator, make_file: Callable[..., Path]
+) -> None:
+    path = make_file(3_500_000)
+    secret = "wrong-secret-token-value"
+    refreshed: list[int] = []
+
+    def refresh() -> str:
+        refreshed.append(1)
+        return secret
+
+    with pytest.raises(UnauthorizedError) as info:
+        upload_with(
+            driver, path, emulator.todo_target(), token=secret, refresh_token=refresh
+        )
+    assert refreshed == [1], "refreshed once, then refused again"
+    for text in (str(info.value), repr(info.value), repr(info.value.__dict__)):
+        assert secret not in text
+    assert emulator.todo_attachments() == []
+
+
+@pytest.fixture(scope="module")
+def shared_emulator() -> Iterator[Emulator]:
+    emu = start_emulator()
+    yield emu
+    emu.stop()
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    size=st.integers(1, 2_500_000),
+    chunk=st.integers(64 * 1024, 3_999_999),
+    driver=st.sampled_from(DRIVERS),
+)
+def test_any_size_and_chunk_uploads_the_same_bytes(
+    shared_emulator: Emulator, size: int, chunk: int, driver: str
+) -> None:
+    emu = shared_emulator
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "f.bin"
+        path.write_bytes(random.Random(size ^ chunk).randbytes(size))
+        seen = Seen()
+        options = Options(chunk_size=chunk, force_session=True)
+        done = upload_with(
+            driver, path, emu.todo_target(), token=emu.token, options=options, seen=seen
+        )
+        assert done.size == size
+        assert emu.todo_bytes(done.id) == path.read_bytes()
+        assert seen.methods() == ["POST"] + ["PUT"] * -(-size // chunk)
