@@ -123,6 +123,43 @@ fn drive_item_by_path_in_a_folder() {
 }
 
 #[test]
+fn drive_item_in_a_drive_by_id_a_groups_and_a_sites() {
+    for (flag, id) in [
+        ("--drive", "b!Xy+z="),
+        ("--group", "G 1"),
+        ("--site", "contoso.sharepoint.com,1,2"),
+    ] {
+        let emu = emulator("");
+        let dir = temp_dir("graph-drive-of");
+        let file = make_file(&dir, "a.bin", 2 * 327_680, 9);
+        let run = graph_upload(
+            &emu,
+            &[
+                "drive",
+                flag,
+                id,
+                "--parent",
+                "F1",
+                "--session-only",
+                file.to_str().unwrap(),
+            ],
+        );
+        let parent = Parent::DriveFolder {
+            folder: "F1".into(),
+        };
+        assert_landed(&emu, &run, "drive", &parent, &file);
+        let create = emu.requests().into_iter().next().unwrap();
+        let segment = match flag {
+            "--drive" => "/v1.0/drives/b%21Xy%2Bz=/items/",
+            "--group" => "/v1.0/groups/G%201/drive/items/",
+            _ => "/v1.0/sites/contoso.sharepoint.com",
+        };
+        assert!(create.path.starts_with(segment), "{}", create.path);
+        assert!(create.path.ends_with("/F1:/a.bin:/createUploadSession"));
+    }
+}
+
+#[test]
 fn drive_item_small_by_one_put() {
     let emu = emulator("");
     let dir = temp_dir("graph-drive-small");

@@ -315,12 +315,29 @@ impl Model {
             _ => return ctx.bad("Invalid version.").into(),
         };
         ctx.version = version.to_string();
-        let (user, rest) = match (segs.get(1), segs.get(2)) {
-            // Print lives under the tenant, not a user.
-            (Some(print), _) if eq(print, "print") => (self.user_id.clone(), &segs[1..]),
-            (Some(me), _) if eq(me, "me") => (self.user_id.clone(), &segs[2..]),
-            (Some(users), Some(u)) if eq(users, "users") => (u.clone(), &segs[3..]),
-            _ => return ctx.no_route().into(),
+        // A drive by id, or a group's or a site's: the model has one drive, whichever way it
+        // is named (`/drives/{id}/items/..`, `/groups/{id}/drive/..`, `/sites/{id}/drive/..`).
+        let drive_path: Vec<String>;
+        let (user, rest) = match (segs.get(1), segs.get(2), segs.get(3)) {
+            (Some(d), Some(_), _) if eq(d, "drives") => {
+                drive_path = ["drive".to_string()]
+                    .into_iter()
+                    .chain(segs[3..].iter().cloned())
+                    .collect();
+                (self.user_id.clone(), &drive_path[..])
+            }
+            (Some(g), Some(_), Some(drive))
+                if (eq(g, "groups") || eq(g, "sites")) && eq(drive, "drive") =>
+            {
+                (self.user_id.clone(), &segs[3..])
+            }
+            _ => match (segs.get(1), segs.get(2)) {
+                // Print lives under the tenant, not a user.
+                (Some(print), _) if eq(print, "print") => (self.user_id.clone(), &segs[1..]),
+                (Some(me), _) if eq(me, "me") => (self.user_id.clone(), &segs[2..]),
+                (Some(users), Some(u)) if eq(users, "users") => (u.clone(), &segs[3..]),
+                _ => return ctx.no_route().into(),
+            },
         };
         // A drive item by its id: `/drive/items/{id}`, the id without the path's colon.
         if let [drive, items, id] = rest {
