@@ -206,8 +206,10 @@ start_emulator
 run_upload --chunk 327680 --force-session drive /Docs/c-example.bin "$tmp/drive.bin"
 check "the upload is done (exit $rc)" test "$rc" = 0 -a -n "$(done_id "$tmp/out")"
 check "4 PUTs to the upload URL on $foreign, none with the token" puts_without_token_to "$foreign" 4
-item_size() { graph_get "$base/me/drive/root:/Docs/c-example.bin:" | jq -r .size; }
-check "the drive holds the item, of the file's size" test "$(item_size)" = 1000000
+graph_get "$base/me/drive/root:/Docs/c-example.bin:" >"$tmp/item.json"
+check "the drive holds the item, of the file's size" test "$(jq -r .size "$tmp/item.json")" = 1000000
+check "the item's QuickXorHash is the file's, as the example computed it" \
+  grep -qF "quick_xor_hash=$(jq -r .file.hashes.quickXorHash "$tmp/item.json")" "$tmp/out"
 
 stop_emulator
 echo

@@ -498,6 +498,24 @@ int main(int argc, char **argv) {
     us_options *options = NULL;
     check(us_file_new(name, (uint64_t)st.st_size, &file), "us_file_new");
     check(us_file_set_fingerprint(file, fingerprint), "us_file_set_fingerprint");
+    if (strcmp(kind, "drive") == 0) {
+        /* OneDrive reports the item's QuickXorHash: the core checks it against the file's. */
+        us_quick_xor_hash *hash = NULL;
+        check(us_quick_xor_hash_new(&hash), "us_quick_xor_hash_new");
+        for (uint64_t off = 0; off < (uint64_t)st.st_size; off += 1u << 20) {
+            uint64_t stop = off + (1u << 20) < (uint64_t)st.st_size ? off + (1u << 20)
+                                                                   : (uint64_t)st.st_size;
+            unsigned char *bytes = read_range(fd, off, stop);
+            check(us_quick_xor_hash_update(hash, bytes, (size_t)(stop - off)),
+                  "us_quick_xor_hash_update");
+            free(bytes);
+        }
+        char text[64];
+        size_t n = 0;
+        check(us_quick_xor_hash_base64(hash, text, sizeof text, &n), "us_quick_xor_hash_base64");
+        check(us_file_set_quick_xor_hash(file, text), "us_file_set_quick_xor_hash");
+        us_quick_xor_hash_free(hash);
+    }
     check(us_options_new(&options), "us_options_new");
     check(us_options_set_chunk_size(options, chunk), "us_options_set_chunk_size");
     check(us_options_set_force_session(options, force_session), "us_options_set_force_session");
@@ -555,8 +573,13 @@ int main(int argc, char **argv) {
             check(us_action_done_size(action, &size), "us_action_done_size");
             check(us_action_done_found_by_lookup(action, &found), "us_action_done_found");
             check(us_upload_requests(up, &requests), "us_upload_requests");
-            printf("done id=%s size=%llu requests=%llu found_by_lookup=%d\n", id,
+            printf("done id=%s size=%llu requests=%llu found_by_lookup=%d", id,
                    (unsigned long long)size, (unsigned long long)requests, found ? 1 : 0);
+            const char *hash;
+            if (us_action_done_quick_xor_hash(action, &hash, NULL) == US_RESULT_OK) {
+                printf(" quick_xor_hash=%s", hash);
+            }
+            putchar('\n');
             status = 0;
             break;
         } else if (what == US_ACTION_KIND_FAILED) {

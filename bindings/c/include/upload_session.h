@@ -124,7 +124,7 @@ enum us_wait_reason
   // Backoff after a transient failure.
   US_WAIT_REASON_BACKOFF = 1,
   // A reason newer than this binding.
-  US_WAIT_REASON_OTHER = 2,
+  US_WAIT_REASON_OTHER = 255,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -155,7 +155,7 @@ enum us_failure_category
   // The server refused the token again after a refresh.
   US_FAILURE_CATEGORY_UNAUTHORIZED = 6,
   // A failure newer than this binding; the message says what it is.
-  US_FAILURE_CATEGORY_OTHER = 7,
+  US_FAILURE_CATEGORY_OTHER = 255,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -183,8 +183,10 @@ enum us_purpose
   US_PURPOSE_SINGLE_POST = 4,
   // `DELETE {uploadUrl}`.
   US_PURPOSE_CANCEL = 5,
+  // `POST {uploadUrl}` with no body: a drive item's deferred commit.
+  US_PURPOSE_COMMIT = 6,
   // A purpose newer than this binding.
-  US_PURPOSE_OTHER = 6,
+  US_PURPOSE_OTHER = 255,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -318,6 +320,10 @@ typedef struct us_file us_file;
 // `us_options_free`.
 typedef struct us_options us_options;
 
+// OneDrive's content hash, fed the file's bytes in order. Made by `us_quick_xor_hash_new`,
+// freed by `us_quick_xor_hash_free`.
+typedef struct us_quick_xor_hash us_quick_xor_hash;
+
 // One request to send, owned by its action. Build it on the wire as: the method, the URL
 // verbatim, every header of `us_request_header`, `Authorization: Bearer {token}` if and only if
 // `us_request_needs_token` says so, and the body its kind describes.
@@ -358,6 +364,18 @@ us_result us_action_done_id(const struct us_action *action,
 us_result us_action_done_location(const struct us_action *action,
                                   const char **location_out,
                                   size_t *location_len_out);
+
+// The item's `webUrl` of a `US_ACTION_KIND_DONE` drive upload; `US_RESULT_ABSENT` when the
+// answer carried none.
+us_result us_action_done_web_url(const struct us_action *action,
+                                 const char **web_url_out,
+                                 size_t *web_url_len_out);
+
+// The QuickXorHash (base64) the server reported for a `US_ACTION_KIND_DONE` drive item;
+// `US_RESULT_ABSENT` when it reported none.
+us_result us_action_done_quick_xor_hash(const struct us_action *action,
+                                        const char **hash_out,
+                                        size_t *hash_len_out);
 
 // The size of the uploaded file, of a `US_ACTION_KIND_DONE` action.
 us_result us_action_done_size(const struct us_action *action, uint64_t *size_out);
@@ -509,6 +527,15 @@ us_result us_target_print_document(const char *base_url,
                                    const char *document_id,
                                    struct us_target **target_out);
 
+// Makes a drive item target wait for an explicit commit (`deferCommit`): once the session
+// holds every byte the upload sends `POST {uploadUrl}` with no body (`US_PURPOSE_COMMIT`).
+// `US_RESULT_CONFIG_ERROR` for a target that is not a drive item.
+us_result us_target_set_defer_commit(struct us_target *target);
+
+// Makes an Outlook attachment inline, with the `contentId` the message body's `cid:`
+// references name. `US_RESULT_CONFIG_ERROR` for another target or an empty id.
+us_result us_target_set_inline(struct us_target *target, const char *content_id);
+
 // Frees a target. NULL is accepted and ignored; freeing twice is undefined.
 void us_target_free(struct us_target *target);
 
@@ -523,6 +550,11 @@ us_result us_file_set_content_type(struct us_file *file, const char *content_typ
 // Sets an opaque fingerprint of the file's contents or version (e.g. size and mtime),
 // recorded in saved state: restoring a state for a file with another fingerprint fails.
 us_result us_file_set_fingerprint(struct us_file *file, const char *fingerprint);
+
+// Sets the file's QuickXorHash (base64, from `us_quick_xor_hash_base64`) for drive items: a
+// lost final answer is then settled only by an item with these bytes, and a completed item
+// that reports another hash fails the upload.
+us_result us_file_set_quick_xor_hash(struct us_file *file, const char *hash);
 
 // Frees a file. NULL is accepted and ignored; freeing twice is undefined.
 void us_file_free(struct us_file *file);
@@ -557,6 +589,22 @@ us_result us_options_set_retry(struct us_options *options,
 
 // Frees options. NULL is accepted and ignored; freeing twice is undefined.
 void us_options_free(struct us_options *options);
+
+// A new, empty hash. On success `*hash_out` is a new handle for `us_quick_xor_hash_free`.
+us_result us_quick_xor_hash_new(struct us_quick_xor_hash **hash_out);
+
+// Feeds the next `len` bytes of the file (`bytes` may be NULL when `len` is 0).
+us_result us_quick_xor_hash_update(struct us_quick_xor_hash *hash, const uint8_t *data, size_t len);
+
+// Writes the hash of the bytes fed so far, base64 (28 characters), and a NUL to `buf`; its
+// length without the NUL to `*written`. `cap` must be at least 29.
+us_result us_quick_xor_hash_base64(const struct us_quick_xor_hash *hash,
+                                   char *buf,
+                                   size_t cap,
+                                   size_t *written);
+
+// Frees a hash. NULL is accepted and ignored; freeing twice is undefined.
+void us_quick_xor_hash_free(struct us_quick_xor_hash *hash);
 
 // Copies the message of the last call on this thread that failed into `buf` (at most
 // `cap - 1` bytes, cut at a character boundary, then a NUL) and its length without the NUL

@@ -39,7 +39,7 @@ pub enum us_wait_reason {
     /// Backoff after a transient failure.
     Backoff = 1,
     /// A reason newer than this binding.
-    Other = 2,
+    Other = 255,
 }
 
 /// Why a request is sent: what a log line calls it.
@@ -58,8 +58,10 @@ pub enum us_purpose {
     SinglePost = 4,
     /// `DELETE {uploadUrl}`.
     Cancel = 5,
+    /// `POST {uploadUrl}` with no body: a drive item's deferred commit.
+    Commit = 6,
     /// A purpose newer than this binding.
-    Other = 6,
+    Other = 255,
 }
 
 /// A request body.
@@ -98,7 +100,7 @@ pub enum us_failure_category {
     /// The server refused the token again after a refresh.
     Unauthorized = 6,
     /// A failure newer than this binding; the message says what it is.
-    Other = 7,
+    Other = 255,
 }
 
 /// One request to send, owned by its action. Build it on the wire as: the method, the URL
@@ -152,6 +154,8 @@ struct DoneView {
     location: Option<CText>,
     size: u64,
     found_by_lookup: bool,
+    web_url: Option<CText>,
+    quick_xor_hash: Option<CText>,
 }
 
 struct FailedView {
@@ -247,6 +251,8 @@ fn done_view(c: &Completion) -> DoneView {
         location: c.location.as_deref().map(CText::new),
         size: c.size,
         found_by_lookup: c.found_by_lookup,
+        web_url: c.web_url.as_deref().map(CText::new),
+        quick_xor_hash: c.quick_xor_hash.as_deref().map(CText::new),
     }
 }
 
@@ -401,6 +407,49 @@ pub unsafe extern "C" fn us_action_done_location(
     }
 }
 
+/// The item's `webUrl` of a `US_ACTION_KIND_DONE` drive upload; `US_RESULT_ABSENT` when the
+/// answer carried none.
+#[no_mangle]
+pub unsafe extern "C" fn us_action_done_web_url(
+    action: *const us_action,
+    web_url_out: *mut *const c_char,
+    web_url_len_out: *mut usize,
+) -> us_result {
+    // SAFETY: the caller's contract, for every pointer.
+    unsafe {
+        with_action(action, |a| {
+            let out = Out::new(web_url_out, "web_url_out")?;
+            let url =
+                a.done()?.web_url.as_ref().ok_or_else(|| {
+                    Fail::new(us_result::Absent, "the server's answer had no webUrl")
+                })?;
+            url.hand_out(out, web_url_len_out);
+            Ok(())
+        })
+    }
+}
+
+/// The QuickXorHash (base64) the server reported for a `US_ACTION_KIND_DONE` drive item;
+/// `US_RESULT_ABSENT` when it reported none.
+#[no_mangle]
+pub unsafe extern "C" fn us_action_done_quick_xor_hash(
+    action: *const us_action,
+    hash_out: *mut *const c_char,
+    hash_len_out: *mut usize,
+) -> us_result {
+    // SAFETY: the caller's contract, for every pointer.
+    unsafe {
+        with_action(action, |a| {
+            let out = Out::new(hash_out, "hash_out")?;
+            let hash = a.done()?.quick_xor_hash.as_ref().ok_or_else(|| {
+                Fail::new(us_result::Absent, "the server reported no quickXorHash")
+            })?;
+            hash.hand_out(out, hash_len_out);
+            Ok(())
+        })
+    }
+}
+
 /// The size of the uploaded file, of a `US_ACTION_KIND_DONE` action.
 #[no_mangle]
 pub unsafe extern "C" fn us_action_done_size(
@@ -517,6 +566,7 @@ pub unsafe extern "C" fn us_request_purpose(
                 Purpose::FindResult => us_purpose::FindResult,
                 Purpose::SinglePost => us_purpose::SinglePost,
                 Purpose::Cancel => us_purpose::Cancel,
+                Purpose::Commit => us_purpose::Commit,
                 _ => us_purpose::Other,
             };
             Out::new(purpose_out, "purpose_out")?.set(purpose);

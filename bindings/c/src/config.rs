@@ -6,10 +6,13 @@ use std::ffi::c_char;
 use std::time::Duration;
 
 use upload_session::{
-    ConfigError, Conflict, Drive, DrivePlace, FileInfo, Options, OutlookItem, Owner, Target,
+    ConfigError, Conflict, Drive, DrivePlace, FileInfo, Options, OutlookItem, Owner, QuickXorHash,
+    Target,
 };
 
-use crate::ffi::{borrow, borrow_mut, guard, optional_text, text, us_result, Fail, Out, Outcome};
+use crate::ffi::{
+    borrow, borrow_mut, bytes, guard, optional_text, text, us_result, Buffer, Fail, Out, Outcome,
+};
 
 /// An upload destination. Made by a `us_target_*` constructor, freed by `us_target_free`.
 pub struct us_target {
@@ -280,6 +283,39 @@ pub unsafe extern "C" fn us_target_print_document(
     })
 }
 
+/// Makes a drive item target wait for an explicit commit (`deferCommit`): once the session
+/// holds every byte the upload sends `POST {uploadUrl}` with no body (`US_PURPOSE_COMMIT`).
+/// `US_RESULT_CONFIG_ERROR` for a target that is not a drive item.
+#[no_mangle]
+pub unsafe extern "C" fn us_target_set_defer_commit(target: *mut us_target) -> us_result {
+    guard(|| {
+        // SAFETY: the crate's pointer contract.
+        let t = unsafe { borrow_mut(target, "target") }?;
+        t.inner = t.inner.clone().with_defer_commit().map_err(config_error)?;
+        Ok(())
+    })
+}
+
+/// Makes an Outlook attachment inline, with the `contentId` the message body's `cid:`
+/// references name. `US_RESULT_CONFIG_ERROR` for another target or an empty id.
+#[no_mangle]
+pub unsafe extern "C" fn us_target_set_inline(
+    target: *mut us_target,
+    content_id: *const c_char,
+) -> us_result {
+    guard(|| {
+        // SAFETY: the crate's pointer contract.
+        let (t, cid) = unsafe {
+            (
+                borrow_mut(target, "target")?,
+                text(content_id, "content_id")?,
+            )
+        };
+        t.inner = t.inner.clone().with_inline(cid).map_err(config_error)?;
+        Ok(())
+    })
+}
+
 /// Frees a target. NULL is accepted and ignored; freeing twice is undefined.
 #[no_mangle]
 pub unsafe extern "C" fn us_target_free(target: *mut us_target) {
@@ -344,6 +380,22 @@ pub unsafe extern "C" fn us_file_set_fingerprint(
         // SAFETY: the crate's pointer contract.
         let (file, fp) = unsafe { (borrow_mut(file, "file")?, text(fingerprint, "fingerprint")?) };
         file.inner = file.inner.clone().with_fingerprint(fp);
+        Ok(())
+    })
+}
+
+/// Sets the file's QuickXorHash (base64, from `us_quick_xor_hash_base64`) for drive items: a
+/// lost final answer is then settled only by an item with these bytes, and a completed item
+/// that reports another hash fails the upload.
+#[no_mangle]
+pub unsafe extern "C" fn us_file_set_quick_xor_hash(
+    file: *mut us_file,
+    hash: *const c_char,
+) -> us_result {
+    guard(|| {
+        // SAFETY: the crate's pointer contract.
+        let (file, hash) = unsafe { (borrow_mut(file, "file")?, text(hash, "hash")?) };
+        file.inner = file.inner.clone().with_quick_xor_hash(hash);
         Ok(())
     })
 }
@@ -481,4 +533,88 @@ pub(crate) unsafe fn inputs<'a>(
             borrow(options, "options")?,
         ))
     }
+}
+
+/// OneDrive's content hash, fed the file's bytes in order. Made by `us_quick_xor_hash_new`,
+/// freed by `us_quick_xor_hash_free`.
+pub struct us_quick_xor_hash {
+    inner: QuickXorHash,
+}
+
+/// A new, empty hash. On success `*hash_out` is a new handle for `us_quick_xor_hash_free`.
+#[no_mangle]
+pub unsafe extern "C" fn us_quick_xor_hash_new(hash_out: *mut *mut us_quick_xor_hash) -> us_result {
+    guard(|| {
+        // SAFETY: the crate's pointer contract.
+        let out = unsafe { Out::new(hash_out, "hash_out") }?;
+        hand_out(
+            out,
+            us_quick_xor_hash {
+                inner: QuickXorHash::new(),
+            },
+        );
+        Ok(())
+    })
+}
+
+/// Feeds the next `len` bytes of the file (`bytes` may be NULL when `len` is 0).
+#[no_mangle]
+pub unsafe extern "C" fn us_quick_xor_hash_update(
+    hash: *mut us_quick_xor_hash,
+    data: *const u8,
+    len: usize,
+) -> us_result {
+    guard(|| {
+        // SAFETY: the crate's pointer contract.
+        let (h, data) = unsafe { (borrow_mut(hash, "hash")?, bytes(data, len, "data")?) };
+        h.inner.update(data);
+        Ok(())
+    })
+}
+
+/// Writes the hash of the bytes fed so far, base64 (28 characters), and a NUL to `buf`; its
+/// length without the NUL to `*written`. `cap` must be at least 29.
+#[no_mangle]
+pub unsafe extern "C" fn us_quick_xor_hash_base64(
+    hash: *const us_quick_xor_hash,
+    buf: *mut c_char,
+    cap: usize,
+    written: *mut usize,
+) -> us_result {
+    guard(|| {
+        // SAFETY: the crate's pointer contract, for every pointer.
+        let (h, buf, written) = unsafe {
+            (
+                borrow(hash, "hash")?,
+                Buffer::new(buf, cap, "buf")?,
+                Out::new(written, "written")?,
+            )
+        };
+        let mut text = h.inner.to_base64().into_bytes();
+        let len = text.len();
+        if len >= buf.capacity() {
+            return Err(Fail::new(
+                us_result::BufferTooSmall,
+                format!(
+                    "{} bytes needed with the NUL, {} given",
+                    len + 1,
+                    buf.capacity()
+                ),
+            ));
+        }
+        text.push(0);
+        buf.fill(&text);
+        written.set(len);
+        Ok(())
+    })
+}
+
+/// Frees a hash. NULL is accepted and ignored; freeing twice is undefined.
+#[no_mangle]
+pub unsafe extern "C" fn us_quick_xor_hash_free(hash: *mut us_quick_xor_hash) {
+    let _ = guard(|| {
+        // SAFETY: NULL or a handle from `us_quick_xor_hash_new`, by the caller's contract.
+        unsafe { free(hash) };
+        Ok(())
+    });
 }

@@ -393,7 +393,16 @@ impl Driver {
 
     /// A new upload of the driver's file to `target`.
     fn upload(&self, target: *const us_target, options: *const us_options) -> *mut us_upload {
-        let file = self.file_info("flower.jpg");
+        self.upload_file(target, options, self.file_info("flower.jpg"))
+    }
+
+    /// A new upload of `file` (freed here) to `target`.
+    fn upload_file(
+        &self,
+        target: *const us_target,
+        options: *const us_options,
+        file: *mut us_file,
+    ) -> *mut us_upload {
         let mut up = ptr::null_mut();
         // SAFETY: live handles and out-parameter.
         ok(unsafe { us_upload_new(target, file, options, &mut up) });
@@ -862,5 +871,127 @@ fn cancelling_deletes_the_session() {
     assert_eq!(d.sent.last().unwrap().method, "DELETE");
     assert_eq!(d.sent.last().unwrap().purpose, us_purpose::Cancel);
     assert!(d.attachments(&d.model.task()).is_empty());
+    free(up, target, opts);
+}
+
+#[test]
+fn a_drive_item_with_deferred_commit_and_its_hash() {
+    let mut d = Driver::new(Config::default(), 1_000_000);
+    let (base, path) = (d.base(), c("/Docs/hashed.bin"));
+    let mut target = ptr::null_mut();
+    let mut hash = ptr::null_mut();
+    let mut text = [0 as c_char; 29];
+    let mut n = 0usize;
+    // SAFETY: live strings, handles, buffers and out-parameters.
+    unsafe {
+        ok(us_target_drive_item_path(
+            base.as_ptr(),
+            us_drive::Me as u32,
+            ptr::null(),
+            path.as_ptr(),
+            us_conflict::Replace as u32,
+            &mut target,
+        ));
+        ok(us_target_set_defer_commit(target));
+        ok(us_quick_xor_hash_new(&mut hash));
+        for piece in d.file.chunks(70_001) {
+            ok(us_quick_xor_hash_update(hash, piece.as_ptr(), piece.len()));
+        }
+        assert_eq!(
+            us_quick_xor_hash_base64(hash, text.as_mut_ptr(), 28, &mut n),
+            us_result::BufferTooSmall
+        );
+        ok(us_quick_xor_hash_base64(
+            hash,
+            text.as_mut_ptr(),
+            text.len(),
+            &mut n,
+        ));
+        assert_eq!(n, 28);
+        us_quick_xor_hash_free(hash);
+    }
+    let file = d.file_info("hashed.bin");
+    // SAFETY: a live handle and the NUL-terminated hash.
+    ok(unsafe { us_file_set_quick_xor_hash(file, text.as_ptr()) });
+    let opts = options(327_680, true);
+    let up = d.upload_file(target, opts, file);
+    let mut action = ptr::null();
+    let (mut p, mut len) = (ptr::null(), 0usize);
+    assert!(matches!(
+        d.drive(up, None),
+        End::Done {
+            size: 1_000_000,
+            ..
+        }
+    ));
+    // SAFETY: live handle, action and out-parameters.
+    unsafe {
+        ok(us_upload_poll(up, d.now, &mut action));
+        ok(us_action_done_quick_xor_hash(action, &mut p, &mut len));
+        assert_eq!(
+            CStr::from_ptr(p),
+            CStr::from_ptr(text.as_ptr()),
+            "the server's hash is ours"
+        );
+        match us_action_done_web_url(action, &mut p, &mut len) {
+            us_result::Ok => assert!(string(p, len).starts_with("http")),
+            r => assert_eq!(r, us_result::Absent),
+        }
+    }
+    let purposes: Vec<us_purpose> = d.sent.iter().map(|s| s.purpose).collect();
+    assert_eq!(purposes.first(), Some(&us_purpose::CreateSession));
+    assert_eq!(purposes.last(), Some(&us_purpose::Commit), "{purposes:?}");
+    assert!(
+        d.model.violations().is_empty(),
+        "{:?}",
+        d.model.violations()
+    );
+    free(up, target, opts);
+
+    // Only drive items defer their commit; only Outlook attachments are inline.
+    let todo = d.todo_target();
+    let cid = c("logo@example");
+    // SAFETY: live handles and string.
+    unsafe {
+        assert_eq!(us_target_set_defer_commit(todo), us_result::ConfigError);
+        assert_eq!(
+            us_target_set_inline(todo, cid.as_ptr()),
+            us_result::ConfigError
+        );
+        us_target_free(todo);
+    }
+}
+
+#[test]
+fn an_inline_outlook_attachment() {
+    let mut d = Driver::new(Config::default(), 50_000);
+    let (base, item, cid) = (d.base(), c("AAMkAGVmMDEz="), c("logo@example"));
+    let mut target = ptr::null_mut();
+    // SAFETY: live strings and out-parameter.
+    unsafe {
+        ok(us_target_outlook_attachment(
+            base.as_ptr(),
+            ptr::null(),
+            us_outlook_item::Event as u32,
+            item.as_ptr(),
+            &mut target,
+        ));
+        ok(us_target_set_inline(target, cid.as_ptr()));
+    }
+    let opts = options(0, false);
+    let up = d.upload(target, opts);
+    assert!(matches!(d.drive(up, None), End::Done { size: 50_000, .. }));
+    assert_eq!(d.sent.len(), 1, "one POST below 3 MB");
+    assert_eq!(d.sent[0].purpose, us_purpose::SinglePost);
+    let parent = Parent::Outlook {
+        collection: "events".into(),
+        id: "AAMkAGVmMDEz=".into(),
+    };
+    assert_eq!(d.attachments(&parent), vec![d.file.clone()]);
+    assert!(
+        d.model.violations().is_empty(),
+        "{:?}",
+        d.model.violations()
+    );
     free(up, target, opts);
 }
