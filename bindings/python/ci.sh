@@ -10,7 +10,11 @@ cd "$here"
 step() { printf '\n== python: %s\n' "$*"; }
 
 step "venv and tools"
-python3 -m venv .venv
+if ! python3 -m venv .venv; then
+  # Debian's python3 has no ensurepip without python3-venv.
+  apt-get update -qq && apt-get install -y -qq python3-venv
+  python3 -m venv --clear .venv
+fi
 export VIRTUAL_ENV="$here/.venv"
 export PATH="$VIRTUAL_ENV/bin:$PATH"
 python -m pip install --quiet --upgrade pip

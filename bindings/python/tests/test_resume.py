@@ -59,7 +59,7 @@ def test_resume_after_sigkill(
 ) -> None:
     path = make_file(SIZE)
     state = tmp_path / "upload.state"
-    assert run_child(emulator, path, state, kill) == -signal.SIGKILL
+    assert run_child(emulator, path, state, {**kill, "DRIVER": driver}) == -signal.SIGKILL
     assert state.exists(), "the killed process left its state"
     saved = state.read_text()
     assert emulator.token not in saved

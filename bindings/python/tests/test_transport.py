@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from upload_session import FileInfo, Options, RetryPolicy, Target, Upload
+from upload_session import FileInfo, FileReadError, Options, RetryPolicy, Target, Upload
 from upload_session.drivers import aio, sync, transport_kind
 from upload_session.drivers._common import READ_SIZE
 
@@ -198,3 +198,10 @@ def test_the_single_post_streams_base64(make_file: Callable[..., Path]) -> None:
     assert len(pieces) > 3 and max(map(len, pieces)) <= READ_SIZE * 4 // 3 + 4
     sent = json.loads(b"".join(pieces))["contentBytes"]
     assert base64.b64decode(sent) == path.read_bytes()
+
+
+def test_a_file_that_changed_size_is_a_file_read_error(big_file: Path) -> None:
+    upload = Upload(Target.todo_task(GRAPH, "L", "T"), FileInfo(big_file.name, SIZE + 1))
+    with httpx.Client(transport=FakeGraph().sync_transport()) as client:
+        with pytest.raises(FileReadError, match="changed"):
+            sync.run(upload, big_file, client=client, token="t")

@@ -6,10 +6,13 @@ doing, through the HTTP client's event hooks, never the library's:
 - ``KILL_AT_REQUEST=N``: SIGKILL just before the Nth request leaves;
 - ``KILL_ON_FINAL_ANSWER=1``: SIGKILL as the answer to the upload's last PUT arrives, so
   the server holds the attachment and the state does not know it.
+
+``DRIVER=aio`` uploads through the asyncio driver, else the blocking one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -19,8 +22,8 @@ from typing import Any
 
 import httpx
 
-from upload_session import Options, Target
-from upload_session.drivers.sync import upload_file
+from upload_session import Completion, Options, Target
+from upload_session.drivers import aio, sync
 
 
 def main() -> None:
@@ -42,19 +45,45 @@ def main() -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
     target = Target.todo_task(config["base_url"], config["list_id"], config["task_id"])
-    hooks: dict[str, list[Callable[..., Any]]] = {
-        "request": [on_request],
-        "response": [on_response],
-    }
-    with httpx.Client(timeout=10, event_hooks=hooks) as client:
-        done = upload_file(
-            config["path"],
-            target,
-            token=config["token"],
-            options=Options(chunk_size=config["chunk_size"]),
-            state_path=config["state"],
-            client=client,
-        )
+    options = Options(chunk_size=config["chunk_size"])
+    if os.environ.get("DRIVER") == "aio":
+
+        async def on_request_async(request: httpx.Request) -> None:
+            on_request(request)
+
+        async def on_response_async(response: httpx.Response) -> None:
+            on_response(response)
+
+        async def main() -> Completion:
+            hooks: dict[str, list[Callable[..., Any]]] = {
+                "request": [on_request_async],
+                "response": [on_response_async],
+            }
+            async with httpx.AsyncClient(timeout=10, event_hooks=hooks) as client:
+                return await aio.upload_file(
+                    config["path"],
+                    target,
+                    token=config["token"],
+                    options=options,
+                    state_path=config["state"],
+                    client=client,
+                )
+
+        done = asyncio.run(main())
+    else:
+        sync_hooks: dict[str, list[Callable[..., Any]]] = {
+            "request": [on_request],
+            "response": [on_response],
+        }
+        with httpx.Client(timeout=10, event_hooks=sync_hooks) as client:
+            done = sync.upload_file(
+                config["path"],
+                target,
+                token=config["token"],
+                options=options,
+                state_path=config["state"],
+                client=client,
+            )
     print(json.dumps({"id": done.id}))
 
 
