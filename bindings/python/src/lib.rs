@@ -461,8 +461,8 @@ struct EmptyBody;
 #[pymethods]
 impl EmptyBody {
     #[classattr]
-    fn __match_args__() -> (&'static str,) {
-        ("",)
+    fn __match_args__(py: Python<'_>) -> Py<PyTuple> {
+        PyTuple::empty(py).unbind()
     }
     fn __repr__(&self) -> &'static str {
         "EmptyBody()"
