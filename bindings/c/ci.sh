@@ -89,6 +89,14 @@ fi
 check "examples/upload.c compiles with -Wall -Wextra -Werror" \
   gcc -std=c11 -Wall -Wextra -Werror -O1 -I "$here/include" "$here/examples/upload.c" "$lib" \
   -lcurl -lgcc_s -lutil -lrt -lpthread -lm -ldl -o "$here/build/upload"
+# The README's example, as it stands there.
+sed -n '/<!-- example:begin -->/,/<!-- example:end -->/p' "$here/README.md" | grep -v -e '^<!--' -e '^```' \
+  >"$tmp/readme.c"
+check "the README's example compiles with -Wall -Wextra -Werror" \
+  gcc -std=c11 -Wall -Wextra -Werror -I "$here/include" "$tmp/readme.c" "$lib" \
+  -lgcc_s -lutil -lrt -lpthread -lm -ldl -o "$tmp/readme"
+readme_runs() { [ "$("$tmp/readme")" = "attached as AAMk= in 4 requests" ]; }
+check "the README's example runs and prints what the README says" readme_runs
 upload="$here/build/upload"
 [ -x "$upload" ] || {
   echo "$passed passed, $failed failed"
