@@ -37,7 +37,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update
   apt-get install -y "${missing[@]}"
 fi
-command -v cbindgen >/dev/null || cargo install cbindgen --locked
+# The header is committed as this version writes it.
+cbindgen_version=0.29.4
+command -v cbindgen >/dev/null || cargo install cbindgen --locked --version "$cbindgen_version"
 echo "gcc $(gcc -dumpversion), $(cbindgen --version), curl $(curl-config --version 2>/dev/null || echo '?')"
 
 tmp="$(mktemp -d)"
@@ -61,6 +63,7 @@ header_same() {
   if ! diff -u "$here/include/upload_session.h" "$tmp/upload_session.h"; then
     echo "bindings/c/include/upload_session.h is stale: regenerate it with" >&2
     echo "  (cd bindings/c && cbindgen --config cbindgen.toml --output include/upload_session.h)" >&2
+    echo "(it is written by cbindgen $cbindgen_version; this is $(cbindgen --version))" >&2
     return 1
   fi
 }
