@@ -46,3 +46,6 @@ python -m pytest -q -p no:cacheprovider tests
 
 step "mypy --strict"
 mypy --strict python/upload_session tests bench
+
+step "stubtest: _native.pyi matches the compiled module"
+python -m mypy.stubtest upload_session._native

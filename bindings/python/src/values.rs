@@ -1,5 +1,7 @@
 //! The core's small enums as the strings Python sees, and the headers Python passes in.
 
+use std::borrow::Cow;
+
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 use upload_session as core;
@@ -56,28 +58,39 @@ pub(crate) fn transport_name(t: core::TransportError) -> &'static str {
 /// The headers the core reads, with their names as it matches them.
 const READ: [&str; 3] = ["location", "retry-after", "date"];
 
+/// Why a header name or value could not be read.
+enum Unreadable {
+    NotUtf8(std::str::Utf8Error),
+    Type(String),
+}
+
 /// A header name or value: `str`, or `bytes` holding UTF-8.
-fn text<'a>(
-    py: Python<'_>,
-    v: &'a Bound<'_, PyAny>,
-    what: &str,
-) -> PyResult<std::borrow::Cow<'a, str>> {
+fn text<'a>(v: &'a Bound<'_, PyAny>) -> Result<Cow<'a, str>, Unreadable> {
     if let Ok(s) = v.cast::<PyString>() {
-        return Ok(std::borrow::Cow::Borrowed(s.to_str()?));
+        return s.to_str().map(Cow::Borrowed).map_err(|_| {
+            Unreadable::Type("str that cannot be encoded (a lone surrogate)".to_owned())
+        });
     }
     if let Ok(b) = v.cast::<PyBytes>() {
-        return match std::str::from_utf8(b.as_bytes()) {
-            Ok(s) => Ok(std::borrow::Cow::Borrowed(s)),
-            Err(e) => Err(caller_error(
-                py,
-                &format!("a header {what} is not UTF-8 ({e})"),
-            )),
-        };
+        return std::str::from_utf8(b.as_bytes())
+            .map(Cow::Borrowed)
+            .map_err(Unreadable::NotUtf8);
     }
-    Err(pyo3::exceptions::PyTypeError::new_err(format!(
-        "a header {what} must be str or bytes, not {}",
-        v.get_type().name()?
-    )))
+    let type_name = v
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "another type".to_owned());
+    Err(Unreadable::Type(type_name))
+}
+
+fn unreadable(py: Python<'_>, e: Unreadable, what: &str) -> PyErr {
+    match e {
+        Unreadable::NotUtf8(e) => caller_error(py, &format!("{what} is not UTF-8 ({e})")),
+        Unreadable::Type(t) => {
+            pyo3::exceptions::PyTypeError::new_err(format!("{what} must be str or bytes, not {t}"))
+        }
+    }
 }
 
 /// Walks `(name, value)` pairs (or a mapping's items) and keeps the headers the core reads,
@@ -102,8 +115,9 @@ pub(crate) fn read_headers(
                     pyo3::exceptions::PyTypeError::new_err("a header must be a (name, value) pair")
                 })?
         };
-        let name = text(py, &name, "name")?;
-        let value = text(py, &value, "value")?;
+        let name = text(&name).map_err(|e| unreadable(py, e, "a header name"))?;
+        let value = text(&value)
+            .map_err(|e| unreadable(py, e, &format!("the value of header {:?}", name.as_ref())))?;
         if let Some(known) = READ.iter().find(|k| name.eq_ignore_ascii_case(k)) {
             kept.push((*known, value.into_owned()));
         }

@@ -181,8 +181,10 @@ def test_bad_values_across_the_boundary_raise_python_exceptions() -> None:
     req = send(up.poll(T0)).request
     with pytest.raises(CallerError, match="not UTF-8"):
         up.handle_response(T0, req.id, 200, [(b"Date", b"\xff\xfe")], SESSION)
-    with pytest.raises(CallerError, match="not UTF-8"):
+    with pytest.raises(CallerError, match='value of header "X-Other" is not UTF-8'):
         up.handle_response(T0, req.id, 200, [("X-Other", b"caf\xe9")], SESSION)
+    with pytest.raises(CallerError, match="header name is not UTF-8"):
+        up.handle_response(T0, req.id, 200, [(b"X-\xff", "v")], SESSION)
     with pytest.raises(TypeError):
         up.handle_response(T0, req.id, 200, "Date: x", SESSION)  # type: ignore[arg-type]
     with pytest.raises(TypeError):

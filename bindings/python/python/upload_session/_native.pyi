@@ -5,6 +5,30 @@ from typing import ClassVar, Literal, final
 from ._types import Headers, Purpose, State, TransportErrorKind, WaitReason
 from .errors import UploadFailed
 
+__all__ = [
+    "Cancelled",
+    "Completion",
+    "Done",
+    "EmptyBody",
+    "Failed",
+    "FileInfo",
+    "FileRangeBody",
+    "JsonBody",
+    "JsonWithBase64FileBody",
+    "Options",
+    "Profile",
+    "Progress",
+    "QuickXorHash",
+    "RefreshToken",
+    "Request",
+    "RetryPolicy",
+    "Send",
+    "Target",
+    "Upload",
+    "Wait",
+    "state_version",
+]
+
 def state_version() -> int: ...
 @final
 class Profile:
@@ -72,15 +96,15 @@ class Target:
 
 @final
 class FileInfo:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         name: str,
         size: int,
         *,
         content_type: str = "application/octet-stream",
         fingerprint: str = "",
         quick_xor_hash: str | None = None,
-    ) -> None: ...
+    ) -> FileInfo: ...
     @property
     def name(self) -> str: ...
     @property
@@ -94,15 +118,15 @@ class FileInfo:
 
 @final
 class RetryPolicy:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         initial_ms: int | None = None,
         max_wait_ms: int | None = None,
         max_total_ms: int | None = None,
         max_attempts: int | None = None,
         seed: int | None = None,
-    ) -> None: ...
+    ) -> RetryPolicy: ...
     @property
     def initial_ms(self) -> int: ...
     @property
@@ -116,15 +140,15 @@ class RetryPolicy:
 
 @final
 class Options:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         chunk_size: int | None = None,
         force_session: bool = False,
         max_restarts: int | None = None,
         size_limit: int | None = None,
         retry: RetryPolicy | None = None,
-    ) -> None: ...
+    ) -> Options: ...
     @property
     def chunk_size(self) -> int | None: ...
     @property
@@ -165,8 +189,6 @@ class JsonWithBase64FileBody:
     @property
     def suffix(self) -> bytes: ...
 
-Body = EmptyBody | JsonBody | FileRangeBody | JsonWithBase64FileBody
-
 @final
 class Request:
     @property
@@ -194,7 +216,7 @@ class Request:
     @property
     def headers(self) -> list[tuple[str, str]]: ...
     @property
-    def body(self) -> Body: ...
+    def body(self) -> EmptyBody | JsonBody | FileRangeBody | JsonWithBase64FileBody: ...
 
 @final
 class Completion:
@@ -256,17 +278,15 @@ class Cancelled: ...
 
 @final
 class QuickXorHash:
-    def __init__(self) -> None: ...
-    def update(self, data: bytes) -> None: ...
+    def __new__(cls) -> QuickXorHash: ...
+    def update(self, data: bytes) -> QuickXorHash: ...
     def update_at(self, offset: int, data: bytes) -> None: ...
     def __len__(self) -> int: ...
     def to_base64(self) -> str: ...
 
-Action = Send | Wait | RefreshToken | Done | Failed | Cancelled
-
 @final
 class Upload:
-    def __init__(self, target: Target, file: FileInfo, options: Options | None = None) -> None: ...
+    def __new__(cls, target: Target, file: FileInfo, options: Options | None = None) -> Upload: ...
     @staticmethod
     def restore(
         saved: str | bytes | bytearray,
@@ -274,7 +294,7 @@ class Upload:
         file: FileInfo,
         options: Options | None = None,
     ) -> Upload: ...
-    def poll(self, now: int) -> Action: ...
+    def poll(self, now: int) -> Send | Wait | RefreshToken | Done | Failed | Cancelled: ...
     def handle_response(
         self,
         now: int,
