@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use graph_emulator::{Config, Emulator, Parent};
 use todo_upload::drive::{Driver, Outcome};
 use todo_upload::source::SourceFile;
+use todo_upload::token::TokenSource;
 use todo_upload::transport::Http;
 use upload_session::{Conflict, Drive, DrivePlace, Options, Owner, Target, Upload};
 use ureq::SendBody;
@@ -255,14 +256,9 @@ fn upload_to(emu: &Emulator, path: &Path, chunk: u64, target: Target) {
     };
     let mut upload = Upload::new(target, file.info(), options).expect("upload");
     let http = Http::new(Duration::from_secs(60), Some(emu.token().to_owned()));
-    let mut driver = Driver {
-        http: &http,
-        file: &mut file,
-        state: None,
-        log: None,
-        progress: None,
-        bytes_sent: 0,
-    };
+    let token = TokenSource::Fixed(emu.token().to_owned());
+    let mut sink = std::io::sink();
+    let mut driver = Driver::new(&http, &token, &mut file, &mut sink, "bench");
     match driver.run(&mut upload) {
         Ok(Outcome::Done(_)) => {}
         other => panic!("the upload did not complete: {other:?}"),

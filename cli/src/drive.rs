@@ -1,15 +1,21 @@
 //! The blocking driving loop: poll the core, do what it says (send, sleep, refresh the
 //! token), feed the answer back; save the state before every request the core marks as one
-//! that may create the result, and after every answer.
+//! that may create the result, and after every answer. It says what is happening: `-v`
+//! lines per request, a progress line naming the file on a terminal (with each wait's
+//! reason and countdown), and otherwise one line per retry.
 
 use std::io::Write;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use indicatif::ProgressBar;
-use upload_session::{Action, Completion, Request, Response, Timestamp, Upload, WaitReason};
+use upload_session::{
+    Action, Completion, Error, Failure, Request, Response, Timestamp, Upload, WaitReason,
+};
 
+use crate::interrupt;
 use crate::source::SourceFile;
 use crate::state_file::StateFile;
+use crate::token::TokenSource;
 use crate::transport::{Http, SendError};
 use crate::CliError;
 
@@ -20,22 +26,44 @@ pub enum Outcome {
     Done(Completion),
     /// The upload was cancelled and its session deleted.
     Cancelled,
+    /// The loop stopped before sending anything more; the upload can go on from its state.
+    Stopped(Stop),
+}
+
+/// Why the loop stopped on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// Ctrl-C.
+    Interrupted,
+    /// The file is no longer the one being uploaded: nothing more of it may be sent.
+    FileChanged(String),
 }
 
 /// What the loop needs besides the upload itself.
 pub struct Driver<'a> {
     /// The HTTP client, holding the token.
     pub http: &'a Http,
+    /// Where a fresh token comes from when the server refuses the one sent.
+    pub token: &'a TokenSource,
     /// The file.
     pub file: &'a mut SourceFile,
     /// Where to save the state, if anywhere.
     pub state: Option<&'a mut StateFile>,
-    /// Where `-v` lines go, if they are wanted.
-    pub log: Option<&'a mut dyn Write>,
+    /// Messages: `-v` lines, retry lines.
+    pub err: &'a mut dyn Write,
+    /// `-v`: a line per request and answer.
+    pub verbose: bool,
+    /// The program, for messages.
+    pub program: &'a str,
     /// The progress bar, on a terminal.
     pub progress: Option<ProgressBar>,
     /// File bytes sent in PUT bodies, counting resends.
     pub bytes_sent: u64,
+    /// What went wrong last (a transport failure or a refusal), said with the retry that
+    /// follows it and with a final failure.
+    pub last_problem: Option<String>,
+    /// Whether Ctrl-C stops the loop; not while deleting the session after a stop.
+    pub stop_on_interrupt: bool,
 }
 
 /// The current time, as the core takes it.
@@ -43,40 +71,61 @@ pub fn now() -> Timestamp {
     Timestamp::from_system_time(SystemTime::now())
 }
 
-impl Driver<'_> {
-    /// Drives `upload` until it ends.
+impl<'a> Driver<'a> {
+    /// A quiet loop: no state file, no progress line, messages only for retries.
+    pub fn new(
+        http: &'a Http,
+        token: &'a TokenSource,
+        file: &'a mut SourceFile,
+        err: &'a mut dyn Write,
+        program: &'a str,
+    ) -> Driver<'a> {
+        Driver {
+            http,
+            token,
+            file,
+            state: None,
+            err,
+            verbose: false,
+            program,
+            progress: None,
+            bytes_sent: 0,
+            last_problem: None,
+            stop_on_interrupt: true,
+        }
+    }
+
+    /// Drives `upload` until it ends, or until it must stop (Ctrl-C, the file changed).
     pub fn run(&mut self, upload: &mut Upload) -> Result<Outcome, CliError> {
         loop {
+            // Between requests: nothing is in flight.
+            if self.stop_on_interrupt && interrupt::asked() {
+                return Ok(Outcome::Stopped(Stop::Interrupted));
+            }
             let now = now();
             match upload.poll(now) {
-                Action::Send(req) => self.exchange(upload, &req)?,
+                Action::Send(req) => {
+                    if req.file_range().is_some() {
+                        if let Err(why) = self.file.check_unchanged() {
+                            return Ok(Outcome::Stopped(Stop::FileChanged(why)));
+                        }
+                    }
+                    self.exchange(upload, &req)?;
+                }
                 Action::Wait { until, reason } => {
                     let wait = until.saturating_duration_since(now);
-                    let why = match reason {
-                        WaitReason::RetryAfter => "Retry-After",
-                        _ => "backoff",
-                    };
-                    self.line(format_args!(
-                        ".. waiting {:.3} s ({why})",
-                        wait.as_secs_f64()
-                    ));
-                    std::thread::sleep(wait);
+                    if self.wait(wait, reason) {
+                        return Ok(Outcome::Stopped(Stop::Interrupted));
+                    }
                 }
-                Action::RefreshToken => {
-                    // The token is static: the core asks once, and fails on a second 401 in
-                    // a row.
-                    self.line(format_args!(
-                        ".. the server refused the token; trying it once more"
-                    ));
-                    upload.token_refreshed(now).map_err(|e| bug(&e))?;
-                }
+                Action::RefreshToken => self.refresh(upload, now)?,
                 Action::Done(c) => {
                     self.finish_progress();
                     return Ok(Outcome::Done(c));
                 }
                 Action::Failed(e) => {
                     self.finish_progress();
-                    return Err(CliError::Failed(e.to_string()));
+                    return Err(CliError::Failed(self.failure_text(&e)));
                 }
                 Action::Cancelled => {
                     self.finish_progress();
@@ -85,6 +134,82 @@ impl Driver<'_> {
                 other => return Err(bug(&format_args!("an unknown action {other:?}"))),
             }
         }
+    }
+
+    /// The core's error, and what failed last on the wire when that is what it gave up on.
+    fn failure_text(&self, e: &Error) -> String {
+        match (e, &self.last_problem) {
+            (
+                Error::RetriesExhausted {
+                    last: Failure::Transport(_),
+                    ..
+                },
+                Some(p),
+            ) => format!("{e}; last: {p}"),
+            _ => e.to_string(),
+        }
+    }
+
+    /// Waits `wait`, saying so; true when interrupted.
+    fn wait(&mut self, wait: Duration, reason: WaitReason) -> bool {
+        let why = match reason {
+            WaitReason::RetryAfter => "the server's Retry-After",
+            _ => "backoff",
+        };
+        self.line(format_args!(
+            ".. waiting {:.3} s ({why})",
+            wait.as_secs_f64()
+        ));
+        let problem = self
+            .last_problem
+            .clone()
+            .unwrap_or_else(|| "waiting".into());
+        let name = self.file.name();
+        if !self.stop_on_interrupt {
+            std::thread::sleep(wait);
+            return false;
+        }
+        match &self.progress {
+            Some(bar) => {
+                let bar = bar.clone();
+                let stopped = interrupt::sleep(wait, |left| {
+                    bar.set_message(format!(
+                        "{name}: {problem}; retrying in {} s ({why})",
+                        left.as_secs_f64().ceil()
+                    ));
+                });
+                bar.set_message(name);
+                stopped
+            }
+            None => {
+                if !self.verbose && !wait.is_zero() {
+                    let _ = writeln!(
+                        self.err,
+                        "{}: {name}: {problem}; retrying in {:.1} s ({why})",
+                        self.program,
+                        wait.as_secs_f64()
+                    );
+                }
+                interrupt::sleep(wait, |_| {})
+            }
+        }
+    }
+
+    /// The server refused the token: a fresh one from the token command, or (a fixed token)
+    /// the same once more; the core fails on a second 401 in a row.
+    fn refresh(&mut self, upload: &mut Upload, now: Timestamp) -> Result<(), CliError> {
+        if self.token.can_refresh() {
+            let token = self.token.fetch()?;
+            self.http.set_token(token);
+            self.line(format_args!(
+                ".. the server refused the token; got a new one from the token command"
+            ));
+        } else {
+            self.line(format_args!(
+                ".. the server refused the token; trying it once more"
+            ));
+        }
+        upload.token_refreshed(now).map_err(|e| bug(&e))
     }
 
     /// Sends one request and feeds back what came of it.
@@ -121,12 +246,16 @@ impl Driver<'_> {
                     .unwrap_or_default();
                 let status = answer.status().as_u16();
                 self.line(format_args!("<- {} {status} ({ms} ms{retry})", req.id()));
+                if status >= 400 {
+                    self.last_problem = Some(format!("HTTP {status} to the {}", req.purpose()));
+                }
                 upload
                     .handle_response(now, req.id(), Response::from(&answer))
                     .map_err(|e| bug(&e))?;
             }
-            Err(SendError::Transport(t)) => {
-                self.line(format_args!("<- {} no answer: {t} ({ms} ms)", req.id()));
+            Err(SendError::Transport(t, text)) => {
+                self.line(format_args!("<- {} no answer: {text} ({ms} ms)", req.id()));
+                self.last_problem = Some(text);
                 upload
                     .handle_transport_error(now, req.id(), t)
                     .map_err(|e| bug(&e))?;
@@ -154,7 +283,8 @@ impl Driver<'_> {
         Ok(())
     }
 
-    fn save(&mut self, upload: &Upload) -> Result<(), CliError> {
+    /// Writes the state where `--state` asked, if it did.
+    pub fn save(&mut self, upload: &Upload) -> Result<(), CliError> {
         if let Some(state) = self.state.as_deref_mut() {
             state.save(&upload.save()).map_err(|e| {
                 CliError::Failed(format!(
@@ -167,8 +297,8 @@ impl Driver<'_> {
     }
 
     fn line(&mut self, args: std::fmt::Arguments<'_>) {
-        if let Some(log) = self.log.as_deref_mut() {
-            let _ = writeln!(log, "{args}");
+        if self.verbose {
+            let _ = writeln!(self.err, "{args}");
         }
     }
 

@@ -18,6 +18,7 @@ use upload_session::{Conflict, Drive, DrivePlace, OutlookItem};
 
 use crate::args::Tuning;
 use crate::job::{Dest, Job, JsonShape};
+use crate::token::TokenSource;
 use crate::CliError;
 
 /// Upload a file to Microsoft Graph through a resumable upload session: a To Do task's
@@ -39,12 +40,18 @@ pub struct GraphArgs {
 pub enum Target {
     /// A Microsoft To Do task's attachment.
     Todo {
-        /// The list's ID (required with --graph-url).
-        #[arg(long, value_name = "ID")]
+        /// The list's ID (this or --list-name with --graph-url).
+        #[arg(long, value_name = "ID", conflicts_with = "list_name")]
         list: Option<String>,
-        /// The task's ID (required with --graph-url).
-        #[arg(long, value_name = "ID")]
+        /// The task's ID (this or --task-title with --graph-url).
+        #[arg(long, value_name = "ID", conflicts_with = "task_title")]
         task: Option<String>,
+        /// The list by its name, looked up on Graph.
+        #[arg(long, value_name = "NAME")]
+        list_name: Option<String>,
+        /// The task by its title, looked up in the list on Graph.
+        #[arg(long, value_name = "TITLE")]
+        task_title: Option<String>,
         /// The user who owns the task (default: the signed-in user).
         #[arg(long, value_name = "ID")]
         user: Option<String>,
@@ -131,6 +138,12 @@ pub enum Target {
         #[command(flatten)]
         common: Common,
     },
+    /// Print a shell completion script: `graph-upload completions bash > ~/.local/share/bash-completion/completions/graph-upload`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `--conflict`.
@@ -147,17 +160,17 @@ pub enum ConflictArg {
 /// The options every destination takes.
 #[derive(ClapArgs, Debug, Clone)]
 pub struct Common {
-    /// The file to upload.
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    /// The files to upload; several go --parallel at a time.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
 
     /// Graph base URL including the version, e.g. https://graph.microsoft.com/v1.0.
     /// Absent: an embedded emulator on 127.0.0.1.
-    #[arg(long, value_name = "URL", requires = "token")]
+    #[arg(long, value_name = "URL")]
     pub graph_url: Option<String>,
 
-    /// Bearer token for Graph (required with --graph-url). Never printed or saved, and
-    /// never sent to an upload host.
+    /// Bearer token for Graph (this or --token-command with --graph-url). Never printed or
+    /// saved, and never sent to an upload host.
     #[arg(
         long,
         value_name = "TOKEN",
@@ -166,13 +179,30 @@ pub struct Common {
     )]
     pub token: Option<String>,
 
+    /// A shell command that prints the bearer token, run at start and whenever the server
+    /// refuses the token, e.g. `az account get-access-token --resource-type ms-graph --query
+    /// accessToken -o tsv`.
+    #[arg(
+        long,
+        value_name = "CMD",
+        env = "GRAPH_TOKEN_COMMAND",
+        conflicts_with = "token"
+    )]
+    pub token_command: Option<String>,
+
+    /// How many files upload at once.
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+
     /// Bytes per PUT (default and limits: the destination's; a drive item's are multiples
     /// of 327,680).
     #[arg(long, value_name = "BYTES")]
     pub chunk_size: Option<u64>,
 
     /// Save the session here after every acknowledged chunk (never the token); if the file
-    /// exists, resume from it. Removed after success.
+    /// exists, resume from it. Removed after success. A directory (required with several
+    /// files) holds one state file per file.
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
 
@@ -200,17 +230,24 @@ pub struct Common {
 
 impl GraphArgs {
     /// The upload this command line describes; a usage error when its parts do not fit.
-    pub fn to_job(&self) -> Result<Job, CliError> {
+    pub fn to_jobs(&self) -> Result<Batch, CliError> {
         let (dest, common) = match &self.target {
+            Target::Completions { .. } => {
+                return Err(CliError::Usage("completions upload nothing".into()))
+            }
             Target::Todo {
                 list,
                 task,
+                list_name,
+                task_title,
                 user,
                 common,
             } => (
                 Dest::Todo {
                     list: list.clone(),
                     task: task.clone(),
+                    list_name: list_name.clone(),
+                    task_title: task_title.clone(),
                     user: user.clone(),
                 },
                 common,
@@ -236,8 +273,9 @@ impl GraphArgs {
                 };
                 let file_name = || {
                     common
-                        .file
-                        .file_name()
+                        .files
+                        .first()
+                        .and_then(|f| f.file_name())
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default()
                 };
@@ -311,14 +349,83 @@ impl GraphArgs {
                 common,
             ),
         };
-        Ok(Job {
+        let several = common.files.len() > 1;
+        if several {
+            // One name for one item: several files cannot share it.
+            let single = match &dest {
+                Dest::Drive {
+                    place: Some(DrivePlace::Path(_)),
+                    ..
+                } => Some("--path"),
+                Dest::Print { .. } => Some("a print document"),
+                _ => None,
+            };
+            if let Some(what) = single {
+                return Err(CliError::Usage(format!("{what} takes one file")));
+            }
+            if let (Target::Drive { name: Some(_), .. }, true) = (&self.target, several) {
+                return Err(CliError::Usage("--name takes one file".into()));
+            }
+        }
+        let token = match (&common.token, &common.token_command) {
+            (Some(t), _) => Some(TokenSource::Fixed(t.clone())),
+            (None, Some(c)) => Some(TokenSource::Command(c.clone())),
+            (None, None) => None,
+        };
+        let state_dir = match &common.state {
+            Some(p) if several || p.is_dir() => Some(p.clone()),
+            _ => None,
+        };
+        let jobs = common
+            .files
+            .iter()
+            .map(|file| {
+                let mut dest = dest.clone();
+                // Several files to a parent folder: each under its own name.
+                if let Dest::Drive {
+                    place: Some(DrivePlace::Parent { name, .. }),
+                    ..
+                } = &mut dest
+                {
+                    if several {
+                        *name = file
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                    }
+                }
+                let state = match &state_dir {
+                    Some(dir) => Some(dir.join(state_file_name(file))),
+                    None => common.state.clone(),
+                };
+                self.job(file, dest, common, token.clone(), state, several)
+            })
+            .collect();
+        Ok(Batch {
+            jobs,
+            parallel: usize::from(common.parallel),
+            state_dir,
+        })
+    }
+
+    fn job(
+        &self,
+        file: &std::path::Path,
+        dest: Dest,
+        common: &Common,
+        token: Option<TokenSource>,
+        state: Option<PathBuf>,
+        several: bool,
+    ) -> Job {
+        Job {
             program: "graph-upload",
-            file: common.file.clone(),
+            file: file.to_owned(),
             dest,
             graph_url: common.graph_url.clone(),
-            token: common.token.clone(),
+            token,
             chunk_size: common.chunk_size,
-            state: common.state.clone(),
+            state,
+            name_files: several,
             session_only: common.session_only,
             json: common.json,
             json_shape: JsonShape::Graph,
@@ -328,6 +435,33 @@ impl GraphArgs {
             retry_initial_ms: common.tuning.retry_initial_ms,
             size_limit: common.tuning.size_limit,
             emulator_faults: common.tuning.emulator_faults.clone(),
-        })
+        }
     }
+}
+
+/// The uploads one command line asks for.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// One per file, in the order given.
+    pub jobs: Vec<Job>,
+    /// How many run at once.
+    pub parallel: usize,
+    /// The directory that holds one state file per file, if `--state` named one.
+    pub state_dir: Option<PathBuf>,
+}
+
+/// The state file of `file` in a `--state` directory: its name and a hash of its full path,
+/// so that two files of one name in different folders keep apart.
+fn state_file_name(file: &std::path::Path) -> String {
+    let full = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_owned());
+    // FNV-1a: stable across runs and platforms, unlike the standard hasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in full.to_string_lossy().bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("{name}.{h:016x}.upload-state")
 }

@@ -7,15 +7,17 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use graph_emulator::{Config, Emulator, Faults, Parent};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use upload_session::{
     ConfigError, Conflict, Drive, DrivePlace, Options, OutlookItem, Owner, QuickXorHash,
     RetryPolicy, Target, Upload,
 };
 
-use crate::drive::{Driver, Outcome};
+use crate::drive::{Driver, Outcome, Stop};
+use crate::names;
 use crate::source::SourceFile;
 use crate::state_file::StateFile;
+use crate::token::TokenSource;
 use crate::transport::Http;
 use crate::CliError;
 
@@ -29,6 +31,10 @@ pub enum Dest {
         list: Option<String>,
         /// The task.
         task: Option<String>,
+        /// The list by its name, looked up when `list` is not given.
+        list_name: Option<String>,
+        /// The task by its title, looked up when `task` is not given.
+        task_title: Option<String>,
         /// `/users/{id}` instead of `/me`.
         user: Option<String>,
     },
@@ -102,12 +108,14 @@ pub struct Job {
     pub dest: Dest,
     /// Graph base URL; `None`: the embedded emulator.
     pub graph_url: Option<String>,
-    /// Bearer token, with a Graph URL.
-    pub token: Option<String>,
+    /// Where the bearer token comes from, with a Graph URL.
+    pub token: Option<TokenSource>,
     /// Bytes per PUT; `None`: the destination's default.
     pub chunk_size: Option<u64>,
     /// The state file.
     pub state: Option<PathBuf>,
+    /// One of several files: messages and `--json` objects name it.
+    pub name_files: bool,
     /// Never the one-request path.
     pub session_only: bool,
     /// One JSON object on stdout.
@@ -129,12 +137,36 @@ pub struct Job {
 }
 
 /// Runs `job`: uploads (or cancels), prints the result on `out` and messages on `err`, and
-/// returns the exit status: 0 success, 1 failure, 2 bad usage.
+/// returns the exit status: 0 success, 1 failure, 2 bad usage, 130 interrupted.
 pub fn run(job: &Job, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    match execute(job, out, err) {
+    let terminal = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+    let bars = (terminal && !job.verbose).then(MultiProgress::new);
+    run_with(job, out, err, bars.as_ref())
+}
+
+/// [`run`], with progress lines drawn in `bars` (several files share one set of lines).
+pub fn run_with(
+    job: &Job,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    bars: Option<&MultiProgress>,
+) -> i32 {
+    match execute(job, out, err, bars) {
         Ok(()) => 0,
         Err(e) => {
-            let _ = writeln!(err, "{}: {e}", job.program);
+            let label = match job.name_files {
+                true => format!("{}: ", job.file.display()),
+                false => String::new(),
+            };
+            let _ = writeln!(err, "{}: {label}{e}", job.program);
+            if job.json && job.name_files && !matches!(e, CliError::Usage(_)) {
+                let line = serde_json::json!({
+                    "file": job.file.display().to_string(),
+                    "target": job.dest.name(),
+                    "error": e.to_string(),
+                });
+                let _ = writeln!(out, "{line}");
+            }
             e.exit_code()
         }
     }
@@ -143,16 +175,18 @@ pub fn run(job: &Job, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
 /// Where the upload goes: a real Graph, or the embedded emulator.
 struct Destination {
     base: String,
-    token: String,
+    token: TokenSource,
     emulator: Option<Emulator>,
 }
 
 fn destination(job: &Job) -> Result<Destination, CliError> {
     if let Some(base) = &job.graph_url {
-        let token = job
-            .token
-            .clone()
-            .ok_or_else(|| CliError::Usage("--graph-url needs --token or GRAPH_TOKEN".into()))?;
+        let token = job.token.clone().ok_or_else(|| {
+            CliError::Usage(
+                "--graph-url needs --token, GRAPH_TOKEN, --token-command or GRAPH_TOKEN_COMMAND"
+                    .into(),
+            )
+        })?;
         return Ok(Destination {
             base: base.clone(),
             token,
@@ -167,7 +201,7 @@ fn destination(job: &Job) -> Result<Destination, CliError> {
     .map_err(|e| CliError::Failed(format!("cannot start the embedded emulator: {e}")))?;
     Ok(Destination {
         base: emu.base_url(),
-        token: emu.token().to_owned(),
+        token: TokenSource::Fixed(emu.token().to_owned()),
         emulator: Some(emu),
     })
 }
@@ -192,6 +226,7 @@ fn target(
     job: &Job,
     file: &SourceFile,
     dest: &Destination,
+    http: &Http,
 ) -> Result<(Target, Option<Parent>), CliError> {
     let usage = |e: ConfigError| CliError::Usage(e.to_string());
     let owner = |user: &Option<String>| match (user, &dest.emulator) {
@@ -200,10 +235,40 @@ fn target(
         (None, _) => Owner::Me,
     };
     Ok(match &job.dest {
-        Dest::Todo { list, task, user } => {
+        Dest::Todo {
+            list,
+            task,
+            list_name,
+            task_title,
+            user,
+        } => {
             let demo = dest.emulator.as_ref();
-            let list = id(list, "--list", dest, demo.map_or("", |e| e.list_id()))?;
-            let task = id(task, "--task", dest, demo.map_or("", |e| e.task_id()))?;
+            // Names are looked up on Graph, under the same owner as the upload.
+            let owner_path = names::owner_path(
+                match owner(user) {
+                    Owner::User(u) => Some(u),
+                    _ => None,
+                }
+                .as_deref(),
+            );
+            let list = match (list, list_name) {
+                (None, Some(name)) => names::list_id(http, &dest.base, &owner_path, name)?,
+                _ => id(
+                    list,
+                    "--list or --list-name",
+                    dest,
+                    demo.map_or("", |e| e.list_id()),
+                )?,
+            };
+            let task = match (task, task_title) {
+                (None, Some(title)) => names::task_id(http, &dest.base, &owner_path, &list, title)?,
+                _ => id(
+                    task,
+                    "--task or --task-title",
+                    dest,
+                    demo.map_or("", |e| e.task_id()),
+                )?,
+            };
             let t = Target::todo_task(&dest.base, owner(user), &list, &task).map_err(usage)?;
             (t, Some(Parent::TodoTask { list, task }))
         }
@@ -281,12 +346,21 @@ fn target(
     .map(|(t, parent)| (t, parent.filter(|_| dest.emulator.is_some())))
 }
 
-fn execute(job: &Job, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), CliError> {
+fn execute(
+    job: &Job,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    bars: Option<&MultiProgress>,
+) -> Result<(), CliError> {
     let program = job.program;
     let mut file = SourceFile::open(&job.file)
         .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", job.file.display())))?;
     let dest = destination(job)?;
-    let (target, parent) = target(job, &file, &dest)?;
+    let http = Http::new(
+        Duration::from_millis(job.timeout_ms.max(1)),
+        Some(dest.token.fetch()?),
+    );
+    let (target, parent) = target(job, &file, &dest, &http)?;
     let mut retry = RetryPolicy::default();
     if let Some(ms) = job.retry_initial_ms {
         retry.initial = Duration::from_millis(ms.max(1));
@@ -339,33 +413,26 @@ fn execute(job: &Job, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cl
     let had_session = upload.upload_url().is_some();
     // What this run sends and creates: a resumed upload carries the earlier runs' counts.
     let (requests_before, sessions_before) = (upload.requests(), upload.sessions());
-    let show_bar =
-        !job.verbose && std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
-    let progress = show_bar.then(|| {
-        let bar = ProgressBar::with_draw_target(Some(file.size()), ProgressDrawTarget::stderr());
-        if let Ok(style) =
-            ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}")
-        {
+    let progress = bars.map(|bars| {
+        let bar = bars.add(ProgressBar::with_draw_target(
+            Some(file.size()),
+            ProgressDrawTarget::stderr(),
+        ));
+        if let Ok(style) = ProgressStyle::with_template(
+            "{msg:30!} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        ) {
             bar.set_style(style);
         }
+        bar.set_message(file.name());
         bar.set_position(upload.progress().confirmed);
         bar
     });
-    let http = Http::new(
-        Duration::from_millis(job.timeout_ms.max(1)),
-        Some(dest.token.clone()),
-    );
-    let mut driver = Driver {
-        http: &http,
-        file: &mut file,
-        state: state.as_mut(),
-        log: if job.verbose { Some(&mut *err) } else { None },
-        progress,
-        bytes_sent: 0,
-    };
-    let outcome = driver.run(&mut upload)?;
-
-    let completion = match outcome {
+    let mut driver = Driver::new(&http, &dest.token, &mut file, &mut *err, program);
+    driver.state = state.as_mut();
+    driver.verbose = job.verbose;
+    driver.progress = progress;
+    let completion = match driver.run(&mut upload)? {
+        Outcome::Stopped(stop) => return Err(stopped(&mut driver, &mut upload, stop)),
         Outcome::Cancelled => {
             remove_state(state.as_mut())?;
             let what = if had_session {
@@ -406,6 +473,9 @@ fn execute(job: &Job, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cl
                 "sessions": sessions,
             }),
         };
+        if job.name_files {
+            line["file"] = job.file.display().to_string().into();
+        }
         if let (JsonShape::Graph, Dest::Drive { .. }) = (job.json_shape, &job.dest) {
             // The server's, which the machine found equal to the file's; the file's when
             // the server reported none.
@@ -440,6 +510,44 @@ fn execute(job: &Job, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cl
         }
     }
     Ok(())
+}
+
+/// The loop stopped on its own (Ctrl-C, a changed file): with `--state`, the upload is saved
+/// to go on later; without, its session is deleted rather than left open.
+fn stopped(driver: &mut Driver<'_>, upload: &mut Upload, stop: Stop) -> CliError {
+    let (why, code) = match stop {
+        Stop::Interrupted => ("interrupted".to_owned(), true),
+        Stop::FileChanged(why) => (why, false),
+    };
+    let make = |text: String| match code {
+        true => CliError::Interrupted(text),
+        false => CliError::Failed(text),
+    };
+    if let Some(path) = driver
+        .state
+        .as_deref()
+        .map(|s| s.path().display().to_string())
+    {
+        if let Err(e) = driver.save(upload) {
+            return make(format!("{why}; {e}"));
+        }
+        return make(format!(
+            "{why}; the upload is saved in {path}: run the same command again to resume"
+        ));
+    }
+    if upload.upload_url().is_none() {
+        return make(format!("{why}; nothing was left on the server"));
+    }
+    // No state to go on from: delete the session (a second Ctrl-C ends this at once).
+    upload.cancel(crate::drive::now());
+    driver.stop_on_interrupt = false;
+    match driver.run(upload) {
+        Ok(Outcome::Cancelled) => make(format!("{why}; the upload session was deleted")),
+        Ok(_) => make(format!(
+            "{why}; the upload ended before its session could be deleted"
+        )),
+        Err(e) => make(format!("{why}; deleting the upload session failed: {e}")),
+    }
 }
 
 /// The file's QuickXorHash, read in order once (docs/protocol.md §8).

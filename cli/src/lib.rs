@@ -23,15 +23,19 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod args;
+pub mod batch;
 pub mod drive;
 pub mod graph_args;
+pub mod interrupt;
 pub mod job;
+pub mod names;
 pub mod source;
 pub mod state_file;
+pub mod token;
 pub mod transport;
 
 use std::fmt;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 pub use args::Args;
 pub use graph_args::GraphArgs;
@@ -43,6 +47,8 @@ pub enum CliError {
     Usage(String),
     /// The upload, or what it needed, failed (exit status 1).
     Failed(String),
+    /// Stopped by Ctrl-C (exit status 130).
+    Interrupted(String),
 }
 
 impl CliError {
@@ -51,6 +57,7 @@ impl CliError {
         match self {
             CliError::Usage(_) => 2,
             CliError::Failed(_) => 1,
+            CliError::Interrupted(_) => interrupt::EXIT_INTERRUPTED,
         }
     }
 }
@@ -58,7 +65,7 @@ impl CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CliError::Usage(m) | CliError::Failed(m) => f.write_str(m),
+            CliError::Usage(m) | CliError::Failed(m) | CliError::Interrupted(m) => f.write_str(m),
         }
     }
 }
@@ -70,12 +77,30 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
 }
 
 /// Runs `graph-upload`, the same uploader for every Graph destination: see [`graph_args`].
-pub fn run_graph(args: &GraphArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    match args.to_job() {
-        Ok(job) => job::run(&job, out, err),
+pub fn run_graph(
+    args: &GraphArgs,
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
+) -> i32 {
+    if let graph_args::Target::Completions { shell } = &args.target {
+        let mut cmd = <GraphArgs as clap::CommandFactory>::command();
+        clap_complete::generate(*shell, &mut cmd, "graph-upload", out);
+        return 0;
+    }
+    let batch = match args.to_jobs() {
+        Ok(batch) => batch,
         Err(e) => {
             let _ = writeln!(err, "graph-upload: {e}");
-            e.exit_code()
+            return e.exit_code();
+        }
+    };
+    match batch.jobs.as_slice() {
+        [job] => job::run(job, out, err),
+        _ => {
+            let terminal = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+            let verbose = batch.jobs.iter().any(|j| j.verbose);
+            let bars = (terminal && !verbose).then(indicatif::MultiProgress::new);
+            batch::run(&batch, out, err, bars.as_ref())
         }
     }
 }

@@ -59,6 +59,28 @@ impl SourceFile {
             .unwrap_or_default()
     }
 
+    /// Whether the file is still the one opened: same size and modification time
+    /// (docs/protocol.md §11: bytes sent must be the file's). `Err` says what changed.
+    pub fn check_unchanged(&self) -> Result<(), String> {
+        let meta = std::fs::metadata(&self.path)
+            .map_err(|e| format!("{} can no longer be read: {e}", self.path.display()))?;
+        if meta.len() != self.size {
+            return Err(format!(
+                "{} changed during the upload: {} bytes, was {}",
+                self.path.display(),
+                meta.len(),
+                self.size
+            ));
+        }
+        if fingerprint(&meta) != self.fingerprint {
+            return Err(format!(
+                "{} changed during the upload (modified since it was opened)",
+                self.path.display()
+            ));
+        }
+        Ok(())
+    }
+
     /// What the core needs to know of the file.
     pub fn info(&self) -> FileInfo {
         FileInfo::new(self.name(), self.size)

@@ -121,7 +121,9 @@ fn stalled_answer_times_out_and_the_upload_goes_on() {
         &["--timeout-ms", "400", "-v"],
     );
     assert_eq!(
-        run.err.matches("no answer: timed out").count(),
+        run.err
+            .matches("no answer: no answer from 127.0.0.1")
+            .count(),
         2,
         "{}",
         run.err

@@ -248,6 +248,23 @@ impl Emulator {
         self.shared.lock().create_task_in(list_id)
     }
 
+    /// Adds a list called `name`; returns its id. The default list is called `Tasks`.
+    pub fn create_named_list(&self, name: &str) -> String {
+        self.shared.lock().create_named_list(name)
+    }
+
+    /// Adds a task titled `title` to `list_id`; `None` if the list is unknown. The default
+    /// task is titled `Demo task`.
+    pub fn create_titled_task(&self, list_id: &str, title: &str) -> Option<String> {
+        self.shared.lock().create_titled_task(list_id, title)
+    }
+
+    /// The bearer token accepted now: [`Emulator::token`] until a `rotate-token` fault
+    /// changes it.
+    pub fn current_token(&self) -> String {
+        self.shared.lock().token().to_owned()
+    }
+
     /// Replaces the fault plan; its counters start from zero. With no seed
     /// of its own, its generator is seeded from [`Config::seed`].
     pub fn set_faults(&self, faults: Faults) {

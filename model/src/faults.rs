@@ -51,6 +51,8 @@ FAULT SPEC: NAME[=ARG][@WHEN][/KIND]
     lost-final         final PUT: attachment created, connection closed
     lost               the request takes effect, the connection closes unanswered
     expired-token      401 InvalidAuthenticationToken: the token ran out
+    rotate-token       401, and from then on only a new token is accepted: the one given
+                       with .1 appended (.2 at the next rotation, ...)
     gone               the session is gone (404) from this request on
     kept503[=RA]       PUT kept but answered 503 (RA default: no header)
   RA: seconds (may be fractional: 0.25), date:SECONDS (an HTTP-date that
@@ -170,6 +172,9 @@ pub enum Fault {
     /// Request: `401 InvalidAuthenticationToken`, as when the bearer token ran out
     /// (docs/protocol.md §9); nothing is done.
     Unauthorized,
+    /// Request: the accepted token changes (to the configured one with `.1`, `.2`, ...
+    /// appended) and this request is answered `401`, as when a token is rotated mid-upload.
+    RotateToken,
     /// Request (on a session): the session is gone before this request, which is answered
     /// `404` like every later one.
     SessionGone,
@@ -208,7 +213,8 @@ impl Fault {
             | Fault::InternalError
             | Fault::Stall { .. }
             | Fault::AnswerLost
-            | Fault::Unauthorized => true,
+            | Fault::Unauthorized
+            | Fault::RotateToken => true,
             Fault::SessionGone => matches!(
                 kind,
                 RequestKind::Put | RequestKind::Status | RequestKind::Delete
@@ -247,6 +253,7 @@ impl Fault {
             Fault::UnavailableKept(_) => "kept503",
             Fault::AnswerLost => "lost",
             Fault::Unauthorized => "expired-token",
+            Fault::RotateToken => "rotate-token",
             Fault::SessionGone => "gone",
         }
     }
@@ -572,6 +579,7 @@ fn parse_fault(name: &str, arg: Option<&str>) -> Result<Fault, String> {
         "lost-final" => no_arg(Fault::LostFinalAnswer),
         "lost" => no_arg(Fault::AnswerLost),
         "expired-token" => no_arg(Fault::Unauthorized),
+        "rotate-token" => no_arg(Fault::RotateToken),
         "gone" => no_arg(Fault::SessionGone),
         other => Err(format!("unknown fault {other:?}")),
     }

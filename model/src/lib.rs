@@ -147,6 +147,9 @@ impl Default for Config {
 /// The model server. See the crate documentation.
 pub struct Model {
     token: String,
+    /// The configured token; a rotation appends `.N` to it.
+    token_root: String,
+    rotations: u32,
     user_id: String,
     max_size: u64,
     session_lifetime: Duration,
@@ -166,7 +169,11 @@ impl Model {
         let list_id = store.new_id("AAMkAGI2", 40);
         let task_id = store.new_id("AAMkADli", 40);
         store.lists.insert(list_id.clone(), vec![task_id.clone()]);
+        store.names.insert(list_id.clone(), "Tasks".to_string());
+        store.names.insert(task_id.clone(), "Demo task".to_string());
         Model {
+            token_root: config.token.clone(),
+            rotations: 0,
             token: config.token,
             user_id: ME_USER_ID.to_string(),
             max_size: config.max_size,
@@ -228,7 +235,7 @@ impl Model {
         }
     }
 
-    /// The accepted bearer token.
+    /// The accepted bearer token (after a `rotate-token` fault, the new one).
     pub fn token(&self) -> &str {
         &self.token
     }
@@ -253,20 +260,34 @@ impl Model {
         time::skewed(now, self.clock_skew_ms)
     }
 
-    /// Adds a list; returns its id.
+    /// Adds a list; returns its id. Its name is `List N`.
     pub fn create_list(&mut self) -> String {
+        let name = format!("List {}", self.store.lists.len() + 1);
+        self.create_named_list(&name)
+    }
+
+    /// Adds a list called `name` (names need not be unique); returns its id.
+    pub fn create_named_list(&mut self, name: &str) -> String {
         let id = self.store.new_id("AAMkAGI2", 40);
         self.store.lists.entry(id.clone()).or_default();
+        self.store.names.insert(id.clone(), name.to_string());
         id
     }
 
-    /// Adds a task to `list_id`; `None` if the list is unknown.
+    /// Adds a task to `list_id`; `None` if the list is unknown. Its title is `Task N`.
     pub fn create_task_in(&mut self, list_id: &str) -> Option<String> {
+        let n = self.store.lists.get(list_id)?.len() + 1;
+        self.create_titled_task(list_id, &format!("Task {n}"))
+    }
+
+    /// Adds a task titled `title` to `list_id`; `None` if the list is unknown.
+    pub fn create_titled_task(&mut self, list_id: &str, title: &str) -> Option<String> {
         if !self.store.lists.contains_key(list_id) {
             return None;
         }
         let id = self.store.new_id("AAMkADli", 40);
         self.store.lists.get_mut(list_id)?.push(id.clone());
+        self.store.names.insert(id.clone(), title.to_string());
         Some(id)
     }
 

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::codec::{base64_encode, encode_segment};
+use crate::codec::{base64_encode, encode_segment, query_param};
 use crate::faults::RequestKind;
 use crate::hash::quick_xor_hash;
 use crate::rules::{answer, json_answer, Ctx, Effect};
@@ -10,6 +10,9 @@ use crate::store::Attachment;
 use crate::target::Parent;
 use crate::time::graph_timestamp;
 use crate::Model;
+
+/// Lists and tasks per page of a listing.
+pub(crate) const LIST_PAGE: usize = 10;
 
 /// Where drive items' `webUrl`s point: a SharePoint-like host that serves no API.
 const WEB_ORIGIN: &str = "https://contoso-my.sharepoint.com";
@@ -133,6 +136,68 @@ impl Model {
             "webUrl": format!("{WEB_ORIGIN}/personal/{}/Documents/{path}", encode_segment(&self.user_id)),
             "file": file,
         })
+    }
+
+    /// `GET .../todo/lists` (`list` `None`) or `.../todo/lists/{list}/tasks`: one page of
+    /// [`LIST_PAGE`] entries, `@odata.nextLink` to the next (docs/protocol.md §8).
+    pub(crate) fn read_lists(
+        &mut self,
+        ctx: &mut Ctx<'_, '_>,
+        user: &str,
+        list: Option<&String>,
+    ) -> Effect {
+        if ctx.req.method != "GET" {
+            return ctx.method_not_allowed().into();
+        }
+        if user != self.user_id {
+            return ctx.not_found("The user was not found.").into();
+        }
+        let fault = self.store.plan.draw_request(RequestKind::Read, false);
+        if let Some(effect) = self.pre_fault(ctx, "lists", &fault) {
+            return effect;
+        }
+        let ids: Vec<&String> = match list {
+            None => self.store.lists.keys().collect(),
+            Some(l) => match self.store.lists.get(l.as_str()) {
+                Some(tasks) => tasks.iter().collect(),
+                None => {
+                    return ctx
+                        .not_found("The specified object was not found in the store.")
+                        .into()
+                }
+            },
+        };
+        let skip = match query_param(ctx.req.query(), "$skiptoken") {
+            None => 0,
+            Some(s) => match s.parse::<usize>() {
+                Ok(n) => n,
+                Err(_) => return ctx.bad("Invalid $skiptoken.").into(),
+            },
+        };
+        let key = if list.is_some() {
+            "title"
+        } else {
+            "displayName"
+        };
+        let value: Vec<Value> = ids
+            .iter()
+            .skip(skip)
+            .take(LIST_PAGE)
+            .map(|id| json!({"id": id, key: self.store.names.get(*id).map_or("", String::as_str)}))
+            .collect();
+        let mut path = format!(
+            "{}/users/{}/todo/lists",
+            self.graph_base(&ctx.version),
+            encode_segment(user)
+        );
+        if let Some(l) = list {
+            path = format!("{path}/{}/tasks", encode_segment(l));
+        }
+        let mut v = json!({ "value": value });
+        if skip + LIST_PAGE < ids.len() {
+            v["@odata.nextLink"] = format!("{path}?$skiptoken={}", skip + LIST_PAGE).into();
+        }
+        self.lost_or(&fault, json_answer(200, &v))
     }
 
     /// `GET .../drive/items/{id}`: the drive item with that id, in any folder, or 404.

@@ -339,6 +339,18 @@ impl Model {
                 _ => return ctx.no_route().into(),
             },
         };
+        // To Do's lists and a list's tasks, read by name look-ups (docs/protocol.md §8).
+        match rest {
+            [todo, lists] if eq(todo, "todo") && eq(lists, "lists") => {
+                return self.read_lists(ctx, &user, None);
+            }
+            [todo, lists, l, tasks]
+                if eq(todo, "todo") && eq(lists, "lists") && eq(tasks, "tasks") =>
+            {
+                return self.read_lists(ctx, &user, Some(l));
+            }
+            _ => {}
+        }
         // A drive item by its id: `/drive/items/{id}`, the id without the path's colon.
         if let [drive, items, id] = rest {
             if eq(drive, "drive") && eq(items, "items") && !id.ends_with(':') {
@@ -511,7 +523,11 @@ impl Model {
                     "An internal server error occurred.",
                 )
                 .into(),
-            Fault::Unauthorized => {
+            Fault::Unauthorized | Fault::RotateToken => {
+                if *f == Fault::RotateToken {
+                    self.rotations += 1;
+                    self.token = format!("{}.{}", self.token_root, self.rotations);
+                }
                 let mut a = ctx.error(
                     401,
                     "InvalidAuthenticationToken",

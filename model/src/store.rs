@@ -263,6 +263,8 @@ pub(crate) struct Store {
     pub(crate) seed: u64,
     /// To Do: list id -> its task ids.
     pub(crate) lists: BTreeMap<String, Vec<String>>,
+    /// Each list's `displayName` and each task's `title`, by id.
+    pub(crate) names: BTreeMap<String, String>,
     /// The attachments of each parent, in creation order.
     pub(crate) attachments: BTreeMap<Parent, Vec<Attachment>>,
     pub(crate) sessions: HashMap<String, Session>,
@@ -284,6 +286,7 @@ impl Store {
             plan,
             seed,
             lists: BTreeMap::new(),
+            names: BTreeMap::new(),
             attachments: BTreeMap::new(),
             sessions: HashMap::new(),
             sessions_created: 0,
