@@ -9,7 +9,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use indicatif::ProgressBar;
 use upload_session::{
-    Action, Completion, Error, Failure, Request, Response, Timestamp, Upload, WaitReason,
+    Action, Completion, Error, Failure, Request, Response, Timestamp, TransportError, Upload,
+    WaitReason,
 };
 
 use crate::interrupt;
@@ -107,6 +108,10 @@ impl<'a> Driver<'a> {
                 Action::Send(req) => {
                     if req.file_range().is_some() {
                         if let Err(why) = self.file.check_unchanged() {
+                            // Not sent: the core hears so, and nothing is in flight.
+                            upload
+                                .handle_transport_error(now, req.id(), TransportError::Connect)
+                                .map_err(|e| bug(&e))?;
                             return Ok(Outcome::Stopped(Stop::FileChanged(why)));
                         }
                     }

@@ -169,6 +169,7 @@ impl Model {
         let list_id = store.new_id("AAMkAGI2", 40);
         let task_id = store.new_id("AAMkADli", 40);
         store.lists.insert(list_id.clone(), vec![task_id.clone()]);
+        store.list_order.push(list_id.clone());
         store.names.insert(list_id.clone(), "Tasks".to_string());
         store.names.insert(task_id.clone(), "Demo task".to_string());
         Model {
@@ -270,6 +271,7 @@ impl Model {
     pub fn create_named_list(&mut self, name: &str) -> String {
         let id = self.store.new_id("AAMkAGI2", 40);
         self.store.lists.entry(id.clone()).or_default();
+        self.store.list_order.push(id.clone());
         self.store.names.insert(id.clone(), name.to_string());
         id
     }

@@ -157,7 +157,7 @@ impl Model {
             return effect;
         }
         let ids: Vec<&String> = match list {
-            None => self.store.lists.keys().collect(),
+            None => self.store.list_order.iter().collect(),
             Some(l) => match self.store.lists.get(l.as_str()) {
                 Some(tasks) => tasks.iter().collect(),
                 None => {

@@ -263,6 +263,8 @@ pub(crate) struct Store {
     pub(crate) seed: u64,
     /// To Do: list id -> its task ids.
     pub(crate) lists: BTreeMap<String, Vec<String>>,
+    /// List ids in creation order, as a listing reads them.
+    pub(crate) list_order: Vec<String>,
     /// Each list's `displayName` and each task's `title`, by id.
     pub(crate) names: BTreeMap<String, String>,
     /// The attachments of each parent, in creation order.
@@ -286,6 +288,7 @@ impl Store {
             plan,
             seed,
             lists: BTreeMap::new(),
+            list_order: Vec::new(),
             names: BTreeMap::new(),
             attachments: BTreeMap::new(),
             sessions: HashMap::new(),

@@ -1,0 +1,446 @@
+//! `graph-upload` as a person runs it against the real service, over real HTTP against the
+//! emulator: a token from a command across a rotation, names instead of IDs, Ctrl-C and a
+//! resume, several files at once, a file that changes under the upload, transport failures
+//! said precisely, shell completions.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use clap::Parser;
+use common::{make_file, temp_dir, wait_for, Run, TOKEN};
+use graph_emulator::{Config, Emulator, Faults, Parent};
+
+fn emulator(plan: &str) -> Emulator {
+    Emulator::start(Config {
+        token: TOKEN.to_owned(),
+        faults: Faults::plan(plan).unwrap(),
+        ..Config::default()
+    })
+    .unwrap()
+}
+
+/// `graph-upload SUB --graph-url URL --retry-initial-ms 20 ARGS...`, in-process.
+fn graph_upload(emu: &Emulator, sub: &str, args: &[&str]) -> Run {
+    let base = emu.base_url();
+    let mut argv = vec![
+        "graph-upload",
+        sub,
+        "--graph-url",
+        &base,
+        "--retry-initial-ms",
+        "20",
+    ];
+    argv.extend_from_slice(args);
+    let parsed = todo_upload::GraphArgs::try_parse_from(argv).expect("arguments parse");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = todo_upload::run_graph(&parsed, &mut out, &mut err);
+    Run {
+        code,
+        out: String::from_utf8(out).unwrap(),
+        err: String::from_utf8(err).unwrap(),
+    }
+}
+
+/// A script printing the emulator's token, then the rotated one (`TOKEN.1`), counting its
+/// runs in `count`.
+fn token_script(dir: &Path) -> (String, std::path::PathBuf) {
+    let count = dir.join("count");
+    let script = dir.join("token.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "n=$(cat '{c}' 2>/dev/null || echo 0)\necho $((n+1)) > '{c}'\n\
+             if [ \"$n\" = 0 ]; then echo '{TOKEN}'; else echo '{TOKEN}.'\"$n\"; fi\n",
+            c = count.display()
+        ),
+    )
+    .unwrap();
+    (format!("sh '{}'", script.display()), count)
+}
+
+#[test]
+fn a_token_command_runs_again_when_the_token_is_rotated_and_the_session_goes_on() {
+    let emu = emulator("rotate-token@2/put");
+    let dir = temp_dir("token-command");
+    let file = make_file(&dir, "a.bin", 1_000_000, 1);
+    let (cmd, count) = token_script(&dir);
+    let run = graph_upload(
+        &emu,
+        "todo",
+        &[
+            "--list",
+            emu.list_id(),
+            "--task",
+            emu.task_id(),
+            "--token-command",
+            &cmd,
+            "--chunk-size",
+            "300000",
+            "--session-only",
+            "--json",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    assert_eq!(
+        std::fs::read_to_string(&count).unwrap().trim(),
+        "2",
+        "run at start and once more"
+    );
+    let v: serde_json::Value = serde_json::from_str(run.out.trim()).unwrap();
+    assert_eq!(v["sessions"], 1, "the same session after the refresh");
+    assert_eq!(emu.current_token(), format!("{TOKEN}.1"));
+    common::assert_stored(&emu, &file);
+    common::assert_token_safe(&emu, &run);
+    // A rotated token never printed either.
+    assert!(!run.err.contains(&emu.current_token()));
+}
+
+#[test]
+fn a_failing_token_command_is_named_by_its_exit_status_only() {
+    let emu = emulator("");
+    let dir = temp_dir("token-command-fails");
+    let file = make_file(&dir, "a.bin", 1000, 2);
+    for (cmd, says) in [
+        ("echo leaked-output; exit 7", "exit status 7"),
+        ("true", "printed no token"),
+    ] {
+        let run = graph_upload(
+            &emu,
+            "todo",
+            &[
+                "--list",
+                "L",
+                "--task",
+                "T",
+                "--token-command",
+                cmd,
+                file.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(run.code, 1, "{}", run.err);
+        assert!(run.err.contains(says), "{}", run.err);
+        assert!(!run.err.contains("leaked-output"), "{}", run.err);
+        assert_eq!(run.err.lines().count(), 1, "{}", run.err);
+    }
+    assert!(emu.requests().is_empty(), "nothing sent without a token");
+}
+
+#[test]
+fn names_are_found_across_pages_and_a_miss_or_a_tie_says_which() {
+    let emu = emulator("");
+    let dir = temp_dir("names");
+    let file = make_file(&dir, "n.bin", 5000, 3);
+    // Twelve lists: the one wanted is on the second page of ten.
+    for i in 0..10 {
+        emu.create_named_list(&format!("Other {i}"));
+    }
+    let list = emu.create_named_list("Groceries");
+    for i in 0..10 {
+        emu.create_titled_task(&list, &format!("Chore {i}"));
+    }
+    let task = emu.create_titled_task(&list, "Buy milk").unwrap();
+    let run = graph_upload(
+        &emu,
+        "todo",
+        &[
+            "--list-name",
+            "groceries",
+            "--task-title",
+            "Buy milk",
+            "--token",
+            TOKEN,
+            "--json",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    let parent = Parent::TodoTask {
+        list: list.clone(),
+        task: task.clone(),
+    };
+    assert_eq!(emu.items(&parent).len(), 1);
+    let pages = emu
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.contains("skiptoken"))
+        .count();
+    assert_eq!(pages, 2, "the second page of lists and of tasks");
+
+    let run = graph_upload(
+        &emu,
+        "todo",
+        &[
+            "--list-name",
+            "Nope",
+            "--task",
+            "T",
+            "--token",
+            TOKEN,
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 1);
+    assert!(
+        run.err.contains("no To Do list is called \"Nope\""),
+        "{}",
+        run.err
+    );
+
+    emu.create_named_list("Work");
+    emu.create_named_list("work");
+    let run = graph_upload(
+        &emu,
+        "todo",
+        &[
+            "--list-name",
+            "WORK",
+            "--task",
+            "T",
+            "--token",
+            TOKEN,
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 1);
+    assert!(
+        run.err.contains("2 To Do lists are called \"WORK\"")
+            && run.err.contains("\"Work\"")
+            && run.err.contains("\"work\""),
+        "{}",
+        run.err
+    );
+    assert_eq!(run.err.lines().count(), 1);
+}
+
+fn spawn(emu: &Emulator, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_graph-upload"))
+        .args(["todo", "--graph-url", &emu.base_url(), "--token", TOKEN])
+        .args(["--list", emu.list_id(), "--task", emu.task_id()])
+        .args(["--retry-initial-ms", "20", "--session-only"])
+        .args(args)
+        .env_remove("GRAPH_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn sigint(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn finish(child: Child) -> Run {
+    let o = child.wait_with_output().unwrap();
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        out: String::from_utf8(o.stdout).unwrap(),
+        err: String::from_utf8(o.stderr).unwrap(),
+    }
+}
+
+#[test]
+fn ctrl_c_saves_the_state_exits_130_and_the_same_command_resumes() {
+    // The second PUT's answer comes after 1.5 s: Ctrl-C lands while it is in flight.
+    let emu = emulator("stall=1500@2/put");
+    let dir = temp_dir("sigint");
+    let file = make_file(&dir, "big.bin", 2_000_000, 4);
+    let state = dir.join("state.json");
+    let args = [
+        "--chunk-size",
+        "500000",
+        "--state",
+        state.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ];
+    let child = spawn(&emu, &args);
+    assert!(wait_for(Duration::from_secs(10), || emu
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT")
+        .count()
+        >= 2));
+    sigint(&child);
+    let run = finish(child);
+    assert_eq!(run.code, 130, "{}", run.err);
+    assert!(
+        run.err.contains("interrupted") && run.err.contains("run the same command again"),
+        "{}",
+        run.err
+    );
+    assert_eq!(run.err.lines().count(), 1, "{}", run.err);
+    // The PUT in flight was answered before stopping; nothing after it was sent.
+    let puts = emu.requests().iter().filter(|r| r.method == "PUT").count();
+    assert_eq!(puts, 2);
+    assert!(state.exists());
+
+    let run = finish(spawn(&emu, &args));
+    assert_eq!(run.code, 0, "{}", run.err);
+    common::assert_stored(&emu, &file);
+    assert!(!state.exists());
+    assert!(emu.violations().is_empty(), "{:?}", emu.violations());
+}
+
+#[test]
+fn ctrl_c_without_state_deletes_the_session() {
+    let emu = emulator("stall=1500@2/put");
+    let dir = temp_dir("sigint-nostate");
+    let file = make_file(&dir, "big.bin", 2_000_000, 5);
+    let child = spawn(&emu, &["--chunk-size", "500000", file.to_str().unwrap()]);
+    assert!(wait_for(Duration::from_secs(10), || emu
+        .requests()
+        .iter()
+        .any(|r| r.method == "PUT")));
+    sigint(&child);
+    let run = finish(child);
+    assert_eq!(run.code, 130, "{}", run.err);
+    assert!(run.err.contains("session was deleted"), "{}", run.err);
+    assert_eq!(emu.requests().last().unwrap().method, "DELETE");
+    assert!(emu.task_attachments().is_empty());
+}
+
+#[test]
+fn a_file_that_shrinks_mid_upload_stops_before_sending_and_deletes_the_session() {
+    let emu = emulator("stall=1500@2/put");
+    let dir = temp_dir("shrinks");
+    let file = make_file(&dir, "big.bin", 2_000_000, 6);
+    let child = spawn(&emu, &["--chunk-size", "500000", file.to_str().unwrap()]);
+    assert!(wait_for(Duration::from_secs(10), || emu
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT")
+        .count()
+        >= 2));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(700_000)
+        .unwrap();
+    let run = finish(child);
+    assert_eq!(run.code, 1, "{}", run.err);
+    assert!(run.err.contains("changed during the upload"), "{}", run.err);
+    assert!(run.err.contains("session was deleted"), "{}", run.err);
+    let reqs = emu.requests();
+    assert_eq!(
+        reqs.iter().filter(|r| r.method == "PUT").count(),
+        2,
+        "no PUT after the change"
+    );
+    assert_eq!(reqs.last().unwrap().method, "DELETE");
+    assert!(emu.violations().is_empty(), "{:?}", emu.violations());
+}
+
+#[test]
+fn three_files_in_parallel_one_failing_each_with_its_json_line() {
+    let emu = emulator("");
+    let dir = temp_dir("parallel");
+    let a = make_file(&dir, "a.bin", 700_000, 7);
+    let c = make_file(&dir, "c.bin", 3_500_000, 8);
+    let missing = dir.join("missing.bin");
+    let state_dir = dir.join("states");
+    let run = graph_upload(
+        &emu,
+        "drive",
+        &[
+            "--parent",
+            "F1",
+            "--token",
+            TOKEN,
+            "--parallel",
+            "3",
+            "--json",
+            "--state",
+            state_dir.to_str().unwrap(),
+            a.to_str().unwrap(),
+            missing.to_str().unwrap(),
+            c.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 1, "{}{}", run.out, run.err);
+    let lines: Vec<serde_json::Value> = run
+        .out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{}", run.out);
+    for (file, ok) in [(&a, true), (&missing, false), (&c, true)] {
+        let v = lines
+            .iter()
+            .find(|v| v["file"] == file.display().to_string())
+            .unwrap();
+        assert_eq!(v.get("error").is_none(), ok, "{v}");
+    }
+    assert!(run.err.contains("missing.bin: cannot read"), "{}", run.err);
+    let parent = Parent::DriveFolder {
+        folder: "F1".into(),
+    };
+    let mut names: Vec<String> = emu.items(&parent).iter().map(|i| i.name.clone()).collect();
+    names.sort();
+    assert_eq!(names, ["a.bin", "c.bin"]);
+    // Each file had its own state file; finished uploads remove theirs.
+    assert!(state_dir.is_dir());
+    assert_eq!(std::fs::read_dir(&state_dir).unwrap().count(), 0);
+}
+
+#[test]
+fn a_refused_connection_is_named_and_each_retry_says_so() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = temp_dir("refused");
+    let file = make_file(&dir, "a.bin", 1000, 9);
+    let base = format!("http://127.0.0.1:{port}/v1.0");
+    let argv = [
+        "graph-upload",
+        "todo",
+        "--graph-url",
+        &base,
+        "--token",
+        TOKEN,
+        "--list",
+        "L",
+        "--task",
+        "T",
+        "--retry-initial-ms",
+        "5",
+        file.to_str().unwrap(),
+    ];
+    let parsed = todo_upload::GraphArgs::try_parse_from(argv).unwrap();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = todo_upload::run_graph(&parsed, &mut out, &mut err);
+    let err = String::from_utf8(err).unwrap();
+    assert_eq!(code, 1, "{err}");
+    let retries = err.lines().filter(|l| l.contains("; retrying in ")).count();
+    assert!(retries >= 2, "one line per retry: {err}");
+    assert!(
+        err.lines()
+            .all(|l| l.contains(&format!("127.0.0.1:{port} refused the connection"))),
+        "{err}"
+    );
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let parsed =
+            todo_upload::GraphArgs::try_parse_from(["graph-upload", "completions", shell]).unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert_eq!(todo_upload::run_graph(&parsed, &mut out, &mut err), 0);
+        let script = String::from_utf8(out).unwrap();
+        assert!(
+            script.contains("graph-upload") && script.contains("token-command"),
+            "{shell}"
+        );
+    }
+}
