@@ -185,6 +185,8 @@ enum us_purpose
   US_PURPOSE_CANCEL = 5,
   // `POST {uploadUrl}` with no body: a drive item's deferred commit.
   US_PURPOSE_COMMIT = 6,
+  // The single `PUT` of a small drive item's bytes to its `/content`.
+  US_PURPOSE_SINGLE_PUT = 7,
   // A purpose newer than this binding.
   US_PURPOSE_OTHER = 255,
 };

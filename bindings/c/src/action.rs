@@ -60,6 +60,8 @@ pub enum us_purpose {
     Cancel = 5,
     /// `POST {uploadUrl}` with no body: a drive item's deferred commit.
     Commit = 6,
+    /// The single `PUT` of a small drive item's bytes to its `/content`.
+    SinglePut = 7,
     /// A purpose newer than this binding.
     Other = 255,
 }
@@ -567,6 +569,7 @@ pub unsafe extern "C" fn us_request_purpose(
                 Purpose::SinglePost => us_purpose::SinglePost,
                 Purpose::Cancel => us_purpose::Cancel,
                 Purpose::Commit => us_purpose::Commit,
+                Purpose::SinglePut => us_purpose::SinglePut,
                 _ => us_purpose::Other,
             };
             Out::new(purpose_out, "purpose_out")?.set(purpose);
