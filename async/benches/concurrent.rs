@@ -74,6 +74,11 @@ fn main() {
     let base = emu.base_url();
     let list = emu.list_id().to_owned();
     let token: Arc<str> = emu.token().into();
+    let client = async_driver::Client::builder()
+        .proxy(async_driver::ProxyConfig::none())
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("client");
     let started = Instant::now();
     let results = runtime.block_on(async {
         let handles: Vec<_> = tasks
@@ -93,12 +98,11 @@ fn main() {
                     o
                 };
                 let path = contents[i % files].0.clone();
-                let upload = Upload::new(target, FileInfo::new(format!("u{i}.bin"), size), options)
-                    .expect("upload");
-                let token = token.clone();
-                tokio::spawn(async move {
-                    async_driver::upload(upload, &path, &token, Duration::from_secs(120)).await
-                })
+                let mut upload =
+                    Upload::new(target, FileInfo::new(format!("u{i}.bin"), size), options)
+                        .expect("upload");
+                let mut uploader = async_driver::Uploader::new(client.clone(), &*token);
+                tokio::spawn(async move { uploader.run(&mut upload, &path).await })
             })
             .collect();
         let mut results = Vec::with_capacity(handles.len());
