@@ -444,3 +444,109 @@ fn completions_for_each_shell() {
         );
     }
 }
+
+/// A proxy for tests: CONNECT tunnels, or absolute-form requests relayed as they are; it
+/// records the first line of each connection.
+fn start_proxy() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(client.try_clone().unwrap());
+                let mut first = String::new();
+                reader.read_line(&mut first).unwrap();
+                log.lock().unwrap().push(first.trim().to_owned());
+                let mut parts = first.split_whitespace();
+                let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let mut head = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        head.extend_from_slice(line.as_bytes());
+                        break;
+                    }
+                    head.extend_from_slice(line.as_bytes());
+                }
+                let host = match method {
+                    "CONNECT" => target.to_owned(),
+                    _ => target
+                        .split_once("://")
+                        .map(|(_, r)| r.split('/').next().unwrap_or("").to_owned())
+                        .unwrap_or_default(),
+                };
+                let Ok(mut upstream) = TcpStream::connect(&host) else {
+                    return;
+                };
+                let mut client_w = client.try_clone().unwrap();
+                if method == "CONNECT" {
+                    client_w
+                        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .unwrap();
+                } else {
+                    upstream.write_all(first.as_bytes()).unwrap();
+                    upstream.write_all(&head).unwrap();
+                }
+                let buffered = reader.buffer().to_vec();
+                upstream.write_all(&buffered).unwrap();
+                let mut up_r = upstream.try_clone().unwrap();
+                let mut client_r = reader.into_inner();
+                let t = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut up_r, &mut client_w);
+                });
+                let _ = std::io::copy(&mut client_r, &mut upstream);
+                let _ = upstream.shutdown(std::net::Shutdown::Write);
+                let _ = t.join();
+            });
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn the_proxy_in_the_environment_is_used_and_no_proxy_bypasses_it() {
+    let emu = emulator("");
+    let dir = temp_dir("proxy");
+    let file = make_file(&dir, "p.bin", 10_000, 10);
+    let (port, seen) = start_proxy();
+    let proxy = format!("http://127.0.0.1:{port}");
+    let run = |no_proxy: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_graph-upload"))
+            .args(["todo", "--graph-url", &emu.base_url(), "--token", TOKEN])
+            .args([
+                "--list",
+                emu.list_id(),
+                "--task",
+                emu.task_id(),
+                file.to_str().unwrap(),
+            ])
+            .env_remove("GRAPH_TOKEN")
+            .env_remove("ALL_PROXY")
+            .env_remove("all_proxy")
+            .env("HTTP_PROXY", &proxy)
+            .env("HTTPS_PROXY", &proxy)
+            .env("http_proxy", &proxy)
+            .env("https_proxy", &proxy)
+            .env("NO_PROXY", no_proxy)
+            .env("no_proxy", no_proxy)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run("");
+    let through = seen.lock().unwrap().len();
+    assert!(through >= 1, "the upload went through the proxy");
+    assert!(
+        seen.lock().unwrap().iter().all(|l| l.contains("127.0.0.1")),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+    run("127.0.0.1");
+    assert_eq!(seen.lock().unwrap().len(), through, "NO_PROXY bypasses it");
+    assert_eq!(emu.task_attachments().len(), 2);
+}
