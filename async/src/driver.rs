@@ -2,13 +2,16 @@
 //! back what came of it, and save the state where the core needs it saved.
 
 use std::fmt;
+use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use tokio::sync::Notify;
-use upload_session::{Action, Completion, Request, Response, Timestamp, Upload};
+use upload_session::{
+    Action, Body, Completion, Request, Response, Timestamp, TransportError, Upload,
+};
 
 use crate::body::RequestBody;
 use crate::client::{Client, SendError, TransportFailure};
@@ -91,8 +94,11 @@ impl Uploader {
     }
 
     /// Drives `upload` to its end, reading the file at `path`. The file is opened afresh for
-    /// each request that carries its bytes, and must still hold every byte the request names:
-    /// a file that shrank fails the upload ([`Error::File`]) rather than send a short body.
+    /// each request that carries its bytes, and must stay as it was: a file whose size is no
+    /// longer the upload's, or that was modified since `run` began, fails the upload
+    /// ([`Error::File`]) before the request is sent, the core told it was not; one that ends
+    /// early while its bytes stream fails it too, its connection abandoned rather than a
+    /// short body finished. The state is saved either way.
     ///
     /// Dropping the future leaves `upload` as it was when last answered (a request in flight
     /// never answered): save it and resume with [`Upload::restore`].
@@ -101,8 +107,11 @@ impl Uploader {
             path: path.to_owned(),
             source: e,
         };
-        // Refuse a file that cannot be opened before anything is sent.
-        tokio::fs::File::open(path).await.map_err(file_error)?;
+        // Refuse a file that cannot be opened before anything is sent, and note its
+        // modification time: a file modified from here on is not sent from.
+        let file = tokio::fs::File::open(path).await.map_err(file_error)?;
+        let modified = file.metadata().await.map_err(file_error)?.modified().ok();
+        drop(file);
         let mut cancel_seen = false;
         loop {
             let now = now();
@@ -111,7 +120,7 @@ impl Uploader {
                 upload.cancel(now);
             }
             match upload.poll(now) {
-                Action::Send(req) => self.exchange(upload, &req, path).await?,
+                Action::Send(req) => self.exchange(upload, &req, path, modified).await?,
                 // The core never sleeps; the driver does, until the time it was given, or until
                 // a cancel, which the core is then told of.
                 Action::Wait { until, .. } => {
@@ -147,22 +156,25 @@ impl Uploader {
         upload: &mut Upload,
         req: &Request,
         path: &Path,
+        modified: Option<SystemTime>,
     ) -> Result<(), Error> {
-        let file_error = |e| Error::File {
-            path: path.to_owned(),
-            source: e,
-        };
         // A request that may create the result (the single POST, a final PUT): save first,
         // so that a process that dies with it in flight resumes by looking for the result
         // rather than sending it twice (docs/protocol.md §11).
         if req.save_before_sending() {
             self.save(upload).await?;
         }
-        // The body is set up (file opened, its length checked, seeked) before connecting: a
-        // file that no longer holds the range stops here, with nothing sent.
-        let body = RequestBody::for_request(req, path)
-            .await
-            .map_err(file_error)?;
+        // The file is checked (same size, not modified) and the body set up (opened afresh,
+        // its length checked, seeked) before connecting: a file that changed stops here,
+        // with nothing sent, and the core hears that nothing was.
+        let body = match body_for(upload, req, path, modified).await {
+            Ok(body) => body,
+            Err(e) => {
+                return self
+                    .stop_on_file(upload, req, path, e, TransportError::Connect)
+                    .await
+            }
+        };
         let token = req.needs_token().then_some(self.token.as_str());
         let result = self.client.send(req, body, token).await;
         let now = now();
@@ -178,12 +190,39 @@ impl Uploader {
                     .map_err(internal)?;
                 self.last_failure = Some(failure);
             }
-            Err(SendError::File(e)) => return Err(file_error(e)),
+            // The body failed part way: the connection was abandoned, never finished short.
+            // Some of it may have gone, so the outcome counts as unknown.
+            Err(SendError::File(e)) => {
+                return self
+                    .stop_on_file(upload, req, path, e, TransportError::Interrupted)
+                    .await
+            }
             Err(SendError::Request(m)) => return Err(Error::Request(m)),
         }
         // After every answer: a finished upload saves as finished, so that a process that
         // dies before removing the state resumes into the same result, sending nothing.
         self.save(upload).await
+    }
+
+    /// Ends the upload on a file error: the core hears what became of the request (`how`),
+    /// the state is saved with nothing in flight, and the file error is returned.
+    async fn stop_on_file(
+        &mut self,
+        upload: &mut Upload,
+        req: &Request,
+        path: &Path,
+        e: io::Error,
+        how: TransportError,
+    ) -> Result<(), Error> {
+        upload
+            .handle_transport_error(now(), req.id(), how)
+            .map_err(internal)?;
+        // The file error is what the caller needs to hear; a failed save comes second.
+        let _ = self.save(upload).await;
+        Err(Error::File {
+            path: path.to_owned(),
+            source: e,
+        })
     }
 
     async fn save(&mut self, upload: &Upload) -> Result<(), Error> {
@@ -198,6 +237,45 @@ impl Uploader {
         self.last_saved = Some(state);
         Ok(())
     }
+}
+
+/// The request's body, once the file is seen to be the one the upload started with.
+async fn body_for(
+    upload: &Upload,
+    req: &Request,
+    path: &Path,
+    modified: Option<SystemTime>,
+) -> io::Result<RequestBody> {
+    let reads_file = match req.body() {
+        Body::FileRange(_) => true,
+        Body::JsonWithBase64File { range, .. } => range.is_some(),
+        _ => false,
+    };
+    if reads_file {
+        let meta = tokio::fs::metadata(path).await?;
+        let size = upload.file().size();
+        if meta.len() != size {
+            let kind = if meta.len() < size {
+                io::ErrorKind::UnexpectedEof
+            } else {
+                io::ErrorKind::InvalidData
+            };
+            return Err(io::Error::new(
+                kind,
+                format!(
+                    "the file changed during the upload: {} bytes, was {size}",
+                    meta.len()
+                ),
+            ));
+        }
+        if modified.is_some() && meta.modified().ok() != modified {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the file changed during the upload (modified since the upload started)",
+            ));
+        }
+    }
+    RequestBody::for_request(req, path).await
 }
 
 /// The core refused a call: a bug in this driver, reported rather than panicking.

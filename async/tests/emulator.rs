@@ -158,8 +158,7 @@ fn the_state_is_saved_before_the_final_put_and_after_every_answer() {
     // the result may exist.
     let (_, before_final) = saves
         .iter()
-        .filter(|(n, _)| *n == final_put)
-        .last()
+        .rfind(|(n, _)| *n == final_put)
         .expect("a save before the final PUT");
     let restored = Upload::restore(
         before_final.as_bytes(),
@@ -253,10 +252,42 @@ fn a_file_that_shrank_fails_with_a_file_error_before_sending_its_range() {
         err.to_string().contains("changed during the upload"),
         "{err}"
     );
+    assert!(
+        upload.in_flight().is_none(),
+        "the core was told nothing was sent"
+    );
     let requests = emu.requests();
     assert_eq!(requests.len(), 1, "only the create: {requests:?}");
     assert!(requests.iter().all(|r| r.method != "PUT"));
     assert_eq!(emu.violations(), Vec::<String>::new());
+}
+
+#[test]
+fn a_file_modified_in_place_is_not_sent_from() {
+    let dir = temp_dir("modified");
+    let file = make_file(&dir, "m.bin", 2_000_000, 31);
+    let emu = emulator(&[]);
+    let mut upload = new_upload(&emu, 2_000_000, "m.bin", 1_000_000);
+    let rewrite = file.clone();
+    let err = block_on(async {
+        let mut saves = 0;
+        let mut uploader = Uploader::new(plain_client(), TOKEN).with_state_sink(
+            move |_: &str| -> std::io::Result<()> {
+                saves += 1;
+                if saves == 1 {
+                    // Same size, other bytes.
+                    std::fs::write(&rewrite, vec![1u8; 2_000_000])?;
+                }
+                Ok(())
+            },
+        );
+        uploader.run(&mut upload, &file).await.unwrap_err()
+    });
+    let Error::File { source, .. } = &err else {
+        panic!("not a file error: {err:?}");
+    };
+    assert_eq!(source.kind(), std::io::ErrorKind::InvalidData, "{err}");
+    assert!(emu.requests().iter().all(|r| r.method != "PUT"));
 }
 
 #[test]
