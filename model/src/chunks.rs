@@ -247,17 +247,10 @@ impl Model {
                     .into();
             }
         }
-        let fault = self.store.plan.draw_request(RequestKind::Put, is_final);
-        if fault == Some(Fault::SessionGone) {
-            ctx.fault = Some("gone");
-            self.store.sessions.remove(sid);
-            return ctx
-                .not_found("The upload session was not found or has expired.")
-                .into();
-        }
-        if let Some(effect) = self.pre_fault(ctx, sid, &fault) {
-            return effect;
-        }
+        let fault = match self.draw_session_fault(ctx, sid, is_final) {
+            Ok(f) => f,
+            Err(effect) => return effect,
+        };
         if fault == Some(Fault::RangeNotSatisfiable) {
             return ctx
                 .error(
@@ -338,17 +331,10 @@ impl Model {
         if !s.missing().is_empty() {
             return ctx.bad("The session does not hold every byte yet.").into();
         }
-        let fault = self.store.plan.draw_request(RequestKind::Put, true);
-        if fault == Some(Fault::SessionGone) {
-            ctx.fault = Some("gone");
-            self.store.sessions.remove(sid);
-            return ctx
-                .not_found("The upload session was not found or has expired.")
-                .into();
-        }
-        if let Some(effect) = self.pre_fault(ctx, sid, &fault) {
-            return effect;
-        }
+        let fault = match self.draw_session_fault(ctx, sid, true) {
+            Ok(f) => f,
+            Err(effect) => return effect,
+        };
         let kept_503 = match &fault {
             Some(Fault::UnavailableKept(ra)) => Some(*ra),
             _ => None,

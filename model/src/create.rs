@@ -21,9 +21,7 @@ impl Model {
     /// `POST .../attachments/createUploadSession` (docs/protocol.md §2).
     pub(crate) fn create_session(&mut self, ctx: &mut Ctx<'_, '_>, parent: &Parent) -> Effect {
         let resource = format!("{parent:?}");
-        self.check_not_before(ctx, &resource);
-        let fault = self.store.plan.draw_request(RequestKind::Create, false);
-        if let Some(effect) = self.pre_fault(ctx, &resource, &fault) {
+        if let Err(effect) = self.draw_fault(ctx, &resource, RequestKind::Create) {
             return effect;
         }
         let doc = match self.read_json(ctx, CREATE_BODY_LIMIT) {
@@ -116,9 +114,7 @@ impl Model {
         name: &str,
     ) -> Effect {
         let resource = format!("{parent:?}");
-        self.check_not_before(ctx, &resource);
-        let fault = self.store.plan.draw_request(RequestKind::Create, false);
-        if let Some(effect) = self.pre_fault(ctx, &resource, &fault) {
+        if let Err(effect) = self.draw_fault(ctx, &resource, RequestKind::Create) {
             return effect;
         }
         let empty = matches!(&ctx.req.body, WireBody::Bytes(f) if f.iter().all(|f| f.is_empty()));
@@ -267,11 +263,10 @@ impl Model {
         name: &str,
     ) -> Effect {
         let resource = format!("{parent:?}");
-        self.check_not_before(ctx, &resource);
-        let fault = self.store.plan.draw_request(RequestKind::Post, false);
-        if let Some(effect) = self.pre_fault(ctx, &resource, &fault) {
-            return effect;
-        }
+        let fault = match self.draw_fault(ctx, &resource, RequestKind::Post) {
+            Ok(f) => f,
+            Err(effect) => return effect,
+        };
         let req = ctx.req;
         if req.has_header("transfer-encoding") || req.has_header("content-encoding") {
             return ctx
@@ -336,11 +331,10 @@ impl Model {
     /// The single `POST .../attachments` for small files (docs/protocol.md §7).
     pub(crate) fn post_attachment(&mut self, ctx: &mut Ctx<'_, '_>, parent: &Parent) -> Effect {
         let resource = format!("{parent:?}");
-        self.check_not_before(ctx, &resource);
-        let fault = self.store.plan.draw_request(RequestKind::Post, false);
-        if let Some(effect) = self.pre_fault(ctx, &resource, &fault) {
-            return effect;
-        }
+        let fault = match self.draw_fault(ctx, &resource, RequestKind::Post) {
+            Ok(f) => f,
+            Err(effect) => return effect,
+        };
         let doc = match self.read_json(ctx, POST_BODY_LIMIT) {
             Ok(d) => d,
             Err(a) => return a.into(),

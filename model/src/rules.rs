@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use crate::codec::{decode, encode_segment, query_param};
-use crate::faults::{Fault, KeyCase, RetryAfter};
+use crate::faults::{Fault, KeyCase, RequestKind, RetryAfter};
 use crate::store::{Origin, RecordedRequest, Session};
 use crate::target::Parent;
 use crate::time::{graph_timestamp, http_date, skewed, system_time, Millis};
@@ -481,6 +481,43 @@ impl Model {
             "PUT" => self.put_content(ctx, &parent, &sid),
             "POST" => self.commit(ctx, &parent, &sid),
             _ => self.session_request(ctx, &parent, &sid),
+        }
+    }
+
+    /// A request on `resource`: the `Retry-After` it may break, then its fault drawn and,
+    /// when the fault decides the answer alone, that answer (`Err`).
+    pub(crate) fn draw_fault(
+        &mut self,
+        ctx: &mut Ctx<'_, '_>,
+        resource: &str,
+        kind: RequestKind,
+    ) -> Result<Option<Fault>, Effect> {
+        self.check_not_before(ctx, resource);
+        let fault = self.store.plan.draw_request(kind, false);
+        match self.pre_fault(ctx, resource, &fault) {
+            Some(effect) => Err(effect),
+            None => Ok(fault),
+        }
+    }
+
+    /// A PUT or commit on session `sid`: its fault drawn; `gone` ends the session first.
+    pub(crate) fn draw_session_fault(
+        &mut self,
+        ctx: &mut Ctx<'_, '_>,
+        sid: &str,
+        is_final: bool,
+    ) -> Result<Option<Fault>, Effect> {
+        let fault = self.store.plan.draw_request(RequestKind::Put, is_final);
+        if fault == Some(Fault::SessionGone) {
+            ctx.fault = Some("gone");
+            self.store.sessions.remove(sid);
+            return Err(ctx
+                .not_found("The upload session was not found or has expired.")
+                .into());
+        }
+        match self.pre_fault(ctx, sid, &fault) {
+            Some(effect) => Err(effect),
+            None => Ok(fault),
         }
     }
 
