@@ -43,6 +43,10 @@ pub type Answer = hyper::Response<Bytes>;
 /// attachments without their contents some more.
 pub const DEFAULT_MAX_ANSWER: usize = 4 * 1024 * 1024;
 
+/// hyper's limit on a connection's buffers: the bytes queued for writing before the body is
+/// polled for more, and the largest answer head read.
+const CONNECTION_BUFFER: usize = 16 * 1024;
+
 /// The largest proxy reply head to a `CONNECT` read.
 const MAX_PROXY_HEAD: usize = 16 * 1024;
 
@@ -450,7 +454,11 @@ impl Client {
                 format!("{what}: {e}"),
             )
         };
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        // A small write queue: the body is polled for its next frame only once little of
+        // the last is left unsent, so a connection holds about one frame of the file.
+        let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+            .max_buf_size(CONNECTION_BUFFER)
+            .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| {
                 TransportFailure::new(

@@ -13,7 +13,7 @@ use upload_session::{
     Action, Body, Completion, Request, Response, Timestamp, TransportError, Upload,
 };
 
-use crate::body::RequestBody;
+use crate::body::{RequestBody, DEFAULT_FRAME_SIZE};
 use crate::client::{Client, SendError, TransportFailure};
 use crate::state::StateSink;
 use crate::token::TokenSource;
@@ -40,6 +40,7 @@ pub struct Uploader {
     last_saved: Option<String>,
     cancel: Arc<CancelState>,
     last_failure: Option<TransportFailure>,
+    frame: usize,
 }
 
 impl fmt::Debug for Uploader {
@@ -67,6 +68,7 @@ impl Uploader {
             last_saved: None,
             cancel: Arc::default(),
             last_failure: None,
+            frame: DEFAULT_FRAME_SIZE,
         }
     }
 
@@ -79,6 +81,13 @@ impl Uploader {
     /// Saves the state through `sink` (see [`StateSink`] for when).
     pub fn with_state_sink(mut self, sink: impl StateSink + 'static) -> Uploader {
         self.sink = Some(Box::new(sink));
+        self
+    }
+
+    /// Streams the file into request bodies `bytes` at a time
+    /// ([`RequestBody::with_frame_size`]; [`DEFAULT_FRAME_SIZE`] by default).
+    pub fn with_frame_size(mut self, bytes: usize) -> Uploader {
+        self.frame = bytes;
         self
     }
 
@@ -168,7 +177,7 @@ impl Uploader {
         // its length checked, seeked) before connecting: a file that changed stops here,
         // with nothing sent, and the core hears that nothing was.
         let body = match body_for(upload, req, path, modified).await {
-            Ok(body) => body,
+            Ok(body) => body.with_frame_size(self.frame),
             Err(e) => {
                 return self
                     .stop_on_file(upload, req, path, e, TransportError::Connect)

@@ -9,9 +9,9 @@
 //!   a connection per request; a timeout for connecting and one for the exchange; failures
 //!   sorted into the core's [`TransportError`](upload_session::TransportError) by whether any
 //!   byte of the request may have left ([`TransportFailure`] keeps the detail).
-//! - [`RequestBody`]: the file's bytes streamed into the request in bounded frames (64 KiB
-//!   for a PUT, 48 KiB of file per base64 frame for the single POST), never a chunk-sized
-//!   buffer; exactly `Content-Length` bytes or an error, never a short body.
+//! - [`RequestBody`]: the file's bytes streamed into the request in bounded frames
+//!   ([`DEFAULT_FRAME_SIZE`], 32 KiB, each read straight into the buffer sent), never a
+//!   chunk-sized buffer; exactly `Content-Length` bytes or an error, never a short body.
 //! - [`Uploader`]: the driving loop. The token only where
 //!   [`Request::needs_token`](upload_session::Request::needs_token) says; `Wait` slept with tokio; `RefreshToken`
 //!   answered by a [`TokenSource`]; the state saved through a [`StateSink`] (such as
@@ -62,7 +62,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-pub use body::{FileErrorSlot, RequestBody};
+pub use body::{FileErrorSlot, RequestBody, DEFAULT_FRAME_SIZE};
 pub use client::{
     Answer, Client, ClientBuilder, SendError, Stage, TransportFailure, DEFAULT_MAX_ANSWER,
 };
