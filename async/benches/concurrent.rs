@@ -187,7 +187,7 @@ fn main() {
     // Read each attachment back through the emulator, a few at a time.
     let checked = runtime.block_on(async {
         let mut exact = 0;
-        for batch in done.chunks(16) {
+        for batch in done.chunks(4) {
             let reads: Vec<_> = batch
                 .iter()
                 .map(|(i, c)| {
