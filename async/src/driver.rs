@@ -149,7 +149,7 @@ impl Uploader {
                     }
                     // Without a source, the same token once more: a second 401 in a row
                     // ends the upload in the core.
-                    upload.token_refreshed(now).map_err(internal)?;
+                    upload.token_refreshed(self::now()).map_err(internal)?;
                 }
                 Action::Done(completion) => return Ok(completion),
                 Action::Failed(e) => return Err(Error::Upload(e)),

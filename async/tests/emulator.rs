@@ -45,6 +45,25 @@ fn survives_drop_503_kept_503_and_lost_final_byte_exact() {
 }
 
 #[test]
+fn no_token_goes_to_a_foreign_upload_url() {
+    let dir = temp_dir("foreign");
+    let file = make_file(&dir, "o.bin", 3_000_000, 20);
+    let emu = emulator(&["foreign"]);
+    let mut upload = new_upload(&emu, 3_000_000, "o.bin", 1_000_000);
+    block_on(async {
+        Uploader::new(plain_client(), TOKEN)
+            .run(&mut upload, &file)
+            .await
+            .unwrap()
+    });
+    assert_stored(&emu, &file);
+    assert_eq!(emu.tokens_sent_to_foreign_origin(), 0);
+    let with_token = emu.requests().iter().filter(|r| r.authorization).count();
+    assert_eq!(with_token, 1, "only the create carried the token");
+    assert_eq!(emu.violations(), Vec::<String>::new());
+}
+
+#[test]
 fn single_post_streams_base64_and_a_stalled_post_is_found_not_repeated() {
     let dir = temp_dir("post");
     let file = make_file(&dir, "p.bin", 100_000, 22);

@@ -65,7 +65,8 @@ fn https_through_a_connect_tunnel() {
     let (front_port, log) = block_on(async {
         let (front, _) = tls_front(upstream, cert, key).await;
         let (addr, log) = proxy().await;
-        let config = ProxyConfig::none().with_https(Proxy::parse(&addr.to_string()).unwrap());
+        let proxy = Proxy::parse(&format!("http://tunnel:s3cret@{addr}")).unwrap();
+        let config = ProxyConfig::none().with_https(proxy);
         let base = format!("https://localhost:{}/v1.0", front.port());
         let mut upload = new_upload_at(&base, &emu, 120_000, "s.bin", post_options());
         Uploader::new(client_with(config, Some(&pem)), TOKEN)
@@ -81,7 +82,8 @@ fn https_through_a_connect_tunnel() {
         vec![format!("CONNECT localhost:{front_port} HTTP/1.1")],
         "the single POST went through one tunnel"
     );
-    assert!(log.authorizations.is_empty());
+    // "tunnel:s3cret" in base64, on the CONNECT only (the tunnelled request is TLS).
+    assert_eq!(log.authorizations, ["Basic dHVubmVsOnMzY3JldA=="]);
 }
 
 #[test]
