@@ -647,3 +647,28 @@ fn drive_item_one_put_a_taken_name_and_a_lost_answer() {
     assert_eq!(pair.attachments().len(), 1);
     pair.assert_sound(&run.end);
 }
+
+#[test]
+fn a_completion_that_names_nothing_is_looked_for_never_sent_again() {
+    // A drive item's single PUT answered 201 with no item: the file exists under some id,
+    // so sending it again could make a second copy (rename); the item is read instead.
+    let pair = pair("", 1000, folder());
+    let target = drive(&pair, Conflict::Rename);
+    let mut up = upload_session::Upload::new(target, pair.file.info(), Options::default()).unwrap();
+    let now = pair.now;
+    let Action::Send(put) = up.poll(now) else {
+        panic!("a request first")
+    };
+    assert_eq!(put.purpose(), upload_session::Purpose::SinglePut);
+    up.handle_response(now, put.id(), upload_session::Response::new(201))
+        .unwrap();
+    let Action::Send(next) = up.poll(now) else {
+        panic!("a look-up")
+    };
+    assert_eq!(next.purpose(), upload_session::Purpose::FindResult);
+    assert!(
+        next.url().ends_with("/items/F1:/flower.jpg:"),
+        "{}",
+        next.url()
+    );
+}

@@ -18,7 +18,7 @@
 //! | Uploading | Ranges | Uploading: fewer missing bytes than ever ends the streak; otherwise a stall |
 //! | Uploading | NoRanges | Querying, the result may exist since the session began; a stall |
 //! | Uploading | Completed | Done |
-//! | Uploading | CompletedUnnamed | Finding (then Failed) |
+//! | Uploading, Committing, Posting | CompletedUnnamed | Finding (then Failed) |
 //! | Uploading | Disagreement | Querying, a stall; without status queries, a guess (Blind), and at the 9th in a row Cancelling (abandon) |
 //! | Uploading | Gone, or 401 without the token | Finding (then Creating) when the target lists, else Creating; under a cancel, Finding only if the result may exist, else Cancelled |
 //! | Uploading | transient with an unknown outcome | Querying; without status queries, Uploading |
@@ -538,8 +538,13 @@ impl Upload {
                 let since = s.doubt.unwrap_or(s.since);
                 self.lookup(since, AfterLookup::NewSession)
             }
-            (Phase::Uploading(s), Answer::CompletedUnnamed) => {
+            (Phase::Uploading(s) | Phase::Committing(s), Answer::CompletedUnnamed) => {
                 let since = s.doubt.unwrap_or(s.since);
+                self.lookup(since, AfterLookup::Fail)
+            }
+            // Made, but unnamed: never sent again (a second copy), looked for instead.
+            (Phase::Posting(_), Answer::CompletedUnnamed) => {
+                let since = SentAt::new(req.emitted, &self.clock);
                 self.lookup(since, AfterLookup::Fail)
             }
             (Phase::Uploading(mut s), Answer::Disagreement) => {
