@@ -204,7 +204,8 @@ impl<'a> Driver<'a> {
     /// the same once more; the core fails on a second 401 in a row.
     fn refresh(&mut self, upload: &mut Upload, now: Timestamp) -> Result<(), CliError> {
         if self.token.can_refresh() {
-            let token = self.token.fetch()?;
+            let refused = self.http.token().unwrap_or_default();
+            let token = self.token.refresh(&refused)?;
             self.http.set_token(token);
             self.line(format_args!(
                 ".. the server refused the token; got a new one from the token command"

@@ -369,7 +369,7 @@ impl GraphArgs {
         }
         let token = match (&common.token, &common.token_command) {
             (Some(t), _) => Some(TokenSource::Fixed(t.clone())),
-            (None, Some(c)) => Some(TokenSource::Command(c.clone())),
+            (None, Some(c)) => Some(TokenSource::command(c.clone())),
             (None, None) => None,
         };
         let state_dir = match &common.state {

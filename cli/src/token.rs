@@ -4,39 +4,71 @@
 //! saved; a failing command is reported by its exit status, never by its output.
 
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use crate::CliError;
 
 /// The source of the bearer token.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum TokenSource {
     /// One token for the whole run.
     Fixed(String),
-    /// A shell command whose trimmed standard output is the token.
-    Command(String),
+    /// A shell command whose trimmed standard output is the token; the last token it gave
+    /// is shared by every upload of the run (clones share it), so that many files run it once.
+    Command(String, Arc<Mutex<Option<String>>>),
 }
 
 impl std::fmt::Debug for TokenSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TokenSource::Fixed(_) => f.write_str("Fixed(<redacted>)"),
-            TokenSource::Command(c) => f.debug_tuple("Command").field(c).finish(),
+            TokenSource::Command(c, _) => f.debug_tuple("Command").field(c).finish(),
         }
     }
 }
 
 impl TokenSource {
-    /// A token: the fixed one, or a fresh one from the command.
+    /// A token from the command `cmd`.
+    pub fn command(cmd: impl Into<String>) -> TokenSource {
+        TokenSource::Command(cmd.into(), Arc::default())
+    }
+
+    /// A token: the fixed one, or the command's last (running it the first time).
     pub fn fetch(&self) -> Result<String, CliError> {
         match self {
             TokenSource::Fixed(t) => Ok(t.clone()),
-            TokenSource::Command(cmd) => run_command(cmd),
+            TokenSource::Command(cmd, last) => {
+                let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(t) = last.as_ref() {
+                    return Ok(t.clone());
+                }
+                let t = run_command(cmd)?;
+                *last = Some(t.clone());
+                Ok(t)
+            }
+        }
+    }
+
+    /// A fresh token: the command runs again (the server refused `refused`), unless another
+    /// upload of the run already replaced that one.
+    pub fn refresh(&self, refused: &str) -> Result<String, CliError> {
+        match self {
+            TokenSource::Fixed(t) => Ok(t.clone()),
+            TokenSource::Command(cmd, last) => {
+                let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(t) = last.as_ref().filter(|t| *t != refused) {
+                    return Ok(t.clone());
+                }
+                let t = run_command(cmd)?;
+                *last = Some(t.clone());
+                Ok(t)
+            }
         }
     }
 
     /// Whether asking again may give another token.
     pub fn can_refresh(&self) -> bool {
-        matches!(self, TokenSource::Command(_))
+        matches!(self, TokenSource::Command(..))
     }
 }
 
@@ -89,10 +121,10 @@ mod tests {
 
     #[test]
     fn a_command_gives_its_trimmed_output_and_fails_by_status_only() {
-        let ok = TokenSource::Command("printf '  tok-1\\n'".into());
+        let ok = TokenSource::command("printf '  tok-1\\n'");
         assert_eq!(ok.fetch().unwrap(), "tok-1");
         assert!(ok.can_refresh());
-        let e = TokenSource::Command("echo secret-output; exit 3".into())
+        let e = TokenSource::command("echo secret-output; exit 3")
             .fetch()
             .unwrap_err()
             .to_string();
@@ -100,9 +132,9 @@ mod tests {
             e.contains("exit status 3") && !e.contains("secret-output"),
             "{e}"
         );
-        let e = TokenSource::Command("true".into()).fetch().unwrap_err();
+        let e = TokenSource::command("true").fetch().unwrap_err();
         assert!(e.to_string().contains("no token"), "{e}");
-        let e = TokenSource::Command("printf 'a\\nb\\n'".into())
+        let e = TokenSource::command("printf 'a\\nb\\n'")
             .fetch()
             .unwrap_err();
         assert!(e.to_string().contains("more than one"), "{e}");

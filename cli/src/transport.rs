@@ -75,7 +75,8 @@ impl Http {
         *self.token.lock().unwrap_or_else(|p| p.into_inner()) = Some(token);
     }
 
-    fn token(&self) -> Option<String> {
+    /// The token sent now.
+    pub fn token(&self) -> Option<String> {
         self.token.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 

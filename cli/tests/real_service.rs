@@ -550,3 +550,22 @@ fn the_proxy_in_the_environment_is_used_and_no_proxy_bypasses_it() {
     assert_eq!(seen.lock().unwrap().len(), through, "NO_PROXY bypasses it");
     assert_eq!(emu.task_attachments().len(), 2);
 }
+
+#[test]
+fn several_files_share_one_run_of_the_token_command() {
+    let emu = emulator("");
+    let dir = temp_dir("token-shared");
+    let files: Vec<_> = (0..3)
+        .map(|i| make_file(&dir, &format!("f{i}.bin"), 50_000, 20 + i))
+        .collect();
+    let (cmd, count) = token_script(&dir);
+    let mut args = vec!["--parent", "F1", "--token-command", &cmd, "--parallel", "3"];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let run = graph_upload(&emu, "drive", &args);
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    assert_eq!(std::fs::read_to_string(&count).unwrap().trim(), "1");
+    let parent = Parent::DriveFolder {
+        folder: "F1".into(),
+    };
+    assert_eq!(emu.items(&parent).len(), 3);
+}
