@@ -723,6 +723,8 @@ enum Kind {
     TodoUser,
     /// OneDrive: 320 KiB grid, 202, JSON completion, pre-authenticated URL.
     Drive,
+    /// OneDrive with `deferCommit`: every byte in, then the commit request.
+    DriveDeferred,
 }
 
 /// The file every harness uploads.
@@ -761,7 +763,7 @@ fn target(kind: Kind, pair: &Pair) -> Target {
             model.list_id(),
             model.task_id(),
         ),
-        Kind::Drive => Target::drive_item(
+        Kind::Drive | Kind::DriveDeferred => Target::drive_item(
             BASE,
             Drive::Me,
             DrivePlace::Parent {
@@ -769,7 +771,11 @@ fn target(kind: Kind, pair: &Pair) -> Target {
                 name: "flower.jpg".to_string(),
             },
             Conflict::Rename,
-        ),
+        )
+        .and_then(|t| match kind {
+            Kind::DriveDeferred => t.with_defer_commit(),
+            _ => Ok(t),
+        }),
     };
     match t {
         Ok(t) => t,
@@ -1036,7 +1042,9 @@ fn decode_body(inp: &mut Input<'_>, kind: Kind) -> Vec<u8> {
                 5 => Some("https://graph.microsoft.com:8443/x".to_owned()),
                 6 => Some(scrub(inp.text(60))),
                 7 => Some(String::new()),
-                8 if kind == Kind::Drive => Some("https://upload.example.net/up/9".to_owned()),
+                8 if matches!(kind, Kind::Drive | Kind::DriveDeferred) => {
+                    Some("https://upload.example.net/up/9".to_owned())
+                }
                 _ => Some(format!(
                     "{BASE}/users/u/todo/lists/L=/tasks/T=/attachmentSessions/S{}=",
                     inp.u8()
@@ -1224,7 +1232,8 @@ pub fn explain_machine(data: &[u8]) -> String {
 
 fn decode_machine(data: &[u8]) -> (Kind, u64, Options, Vec<Event>) {
     let mut inp = Input(data);
-    let kind = [Kind::Todo, Kind::TodoUser, Kind::Drive][inp.below(3) as usize];
+    let kind =
+        [Kind::Todo, Kind::TodoUser, Kind::Drive, Kind::DriveDeferred][inp.below(4) as usize];
     let size = match inp.u8() % 7 {
         0 => 1 + u64::from(inp.u16()),
         1 => 1 + inp.below(25 * 1024 * 1024),
