@@ -10,17 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use clap::Parser;
-use common::{make_file, temp_dir, wait_for, Run, TOKEN};
-use graph_emulator::{Config, Emulator, Faults, Parent};
-
-fn emulator(plan: &str) -> Emulator {
-    Emulator::start(Config {
-        token: TOKEN.to_owned(),
-        faults: Faults::plan(plan).unwrap(),
-        ..Config::default()
-    })
-    .unwrap()
-}
+use common::{emulator_plan as emulator, make_file, temp_dir, wait_for, Run, TOKEN};
+use graph_emulator::{Emulator, Parent};
 
 /// `graph-upload SUB --graph-url URL --retry-initial-ms 20 ARGS...`, in-process.
 fn graph_upload(emu: &Emulator, sub: &str, args: &[&str]) -> Run {
@@ -170,19 +161,22 @@ fn names_are_found_across_pages_and_a_miss_or_a_tie_says_which() {
         .count();
     assert_eq!(pages, 2, "the second page of lists and of tasks");
 
-    let run = graph_upload(
-        &emu,
-        "todo",
-        &[
-            "--list-name",
-            "Nope",
-            "--task",
-            "T",
-            "--token",
-            TOKEN,
-            file.to_str().unwrap(),
-        ],
-    );
+    let by_list_name = |name: &str| {
+        graph_upload(
+            &emu,
+            "todo",
+            &[
+                "--list-name",
+                name,
+                "--task",
+                "T",
+                "--token",
+                TOKEN,
+                file.to_str().unwrap(),
+            ],
+        )
+    };
+    let run = by_list_name("Nope");
     assert_eq!(run.code, 1);
     assert!(
         run.err.contains("no To Do list is called \"Nope\""),
@@ -192,19 +186,7 @@ fn names_are_found_across_pages_and_a_miss_or_a_tie_says_which() {
 
     emu.create_named_list("Work");
     emu.create_named_list("work");
-    let run = graph_upload(
-        &emu,
-        "todo",
-        &[
-            "--list-name",
-            "WORK",
-            "--task",
-            "T",
-            "--token",
-            TOKEN,
-            file.to_str().unwrap(),
-        ],
-    );
+    let run = by_list_name("WORK");
     assert_eq!(run.code, 1);
     assert!(
         run.err.contains("2 To Do lists are called \"WORK\"")
@@ -227,6 +209,16 @@ fn spawn(emu: &Emulator, args: &[&str]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// Waits until the emulator has seen `n` PUTs (the stalled one included).
+fn wait_for_puts(emu: &Emulator, n: usize) {
+    let puts = || emu.requests().iter().filter(|r| r.method == "PUT").count();
+    assert!(
+        wait_for(Duration::from_secs(10), || puts() >= n),
+        "{} PUTs",
+        puts()
+    );
 }
 
 fn sigint(child: &Child) {
@@ -261,12 +253,7 @@ fn ctrl_c_saves_the_state_exits_130_and_the_same_command_resumes() {
         file.to_str().unwrap(),
     ];
     let child = spawn(&emu, &args);
-    assert!(wait_for(Duration::from_secs(10), || emu
-        .requests()
-        .iter()
-        .filter(|r| r.method == "PUT")
-        .count()
-        >= 2));
+    wait_for_puts(&emu, 2);
     sigint(&child);
     let run = finish(child);
     assert_eq!(run.code, 130, "{}", run.err);
@@ -294,10 +281,7 @@ fn ctrl_c_without_state_deletes_the_session() {
     let dir = temp_dir("sigint-nostate");
     let file = make_file(&dir, "big.bin", 2_000_000, 5);
     let child = spawn(&emu, &["--chunk-size", "500000", file.to_str().unwrap()]);
-    assert!(wait_for(Duration::from_secs(10), || emu
-        .requests()
-        .iter()
-        .any(|r| r.method == "PUT")));
+    wait_for_puts(&emu, 1);
     sigint(&child);
     let run = finish(child);
     assert_eq!(run.code, 130, "{}", run.err);
@@ -312,12 +296,7 @@ fn a_file_that_shrinks_mid_upload_stops_before_sending_and_deletes_the_session()
     let dir = temp_dir("shrinks");
     let file = make_file(&dir, "big.bin", 2_000_000, 6);
     let child = spawn(&emu, &["--chunk-size", "500000", file.to_str().unwrap()]);
-    assert!(wait_for(Duration::from_secs(10), || emu
-        .requests()
-        .iter()
-        .filter(|r| r.method == "PUT")
-        .count()
-        >= 2));
+    wait_for_puts(&emu, 2);
     std::fs::OpenOptions::new()
         .write(true)
         .open(&file)

@@ -5,17 +5,8 @@
 mod common;
 
 use clap::Parser;
-use common::{make_file, temp_dir, Run, TOKEN};
-use graph_emulator::{Config, Emulator, Faults, Parent};
-
-fn emulator(plan: &str) -> Emulator {
-    Emulator::start(Config {
-        token: TOKEN.to_owned(),
-        faults: Faults::plan(plan).unwrap(),
-        ..Config::default()
-    })
-    .unwrap()
-}
+use common::{emulator_plan as emulator, make_file, temp_dir, Run, TOKEN};
+use graph_emulator::{Emulator, Parent};
 
 fn graph_upload(emu: &Emulator, args: &[&str]) -> Run {
     let base = emu.base_url();

@@ -50,6 +50,16 @@ pub fn emulator(rules: Vec<FaultRule>) -> Emulator {
     .unwrap()
 }
 
+/// An emulator with this fault plan in its text form and the test token.
+pub fn emulator_plan(plan: &str) -> Emulator {
+    Emulator::start(Config {
+        token: TOKEN.to_owned(),
+        faults: Faults::plan(plan).unwrap(),
+        ..Config::default()
+    })
+    .unwrap()
+}
+
 /// Shorthand for a rule firing on the nth request of its fault's default kind.
 pub fn nth(n: u64, fault: Fault) -> FaultRule {
     FaultRule::nth(n, fault)
