@@ -179,11 +179,11 @@ impl<'a> Driver<'a> {
                 let bar = bar.clone();
                 let stopped = interrupt::sleep(wait, |left| {
                     bar.set_message(format!(
-                        "{name}: {problem}; retrying in {} s ({why})",
+                        "{problem}; retrying in {} s ({why})",
                         left.as_secs_f64().ceil()
                     ));
                 });
-                bar.set_message(name);
+                bar.set_message("");
                 stopped
             }
             None => {

@@ -418,12 +418,13 @@ fn execute(
             Some(file.size()),
             ProgressDrawTarget::stderr(),
         ));
+        // The file's name first; a wait's reason and countdown last, in the message.
         if let Ok(style) = ProgressStyle::with_template(
-            "{msg:30!} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            "{prefix} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
         ) {
             bar.set_style(style);
         }
-        bar.set_message(file.name());
+        bar.set_prefix(file.name());
         bar.set_position(upload.progress().confirmed);
         bar
     });
