@@ -286,12 +286,16 @@ impl Lookup {
         next: Option<String>,
         file: &FileInfo,
         clock: &ServerClock,
+        by_item: bool,
         on_graph: impl Fn(&str) -> bool,
     ) -> Verdict {
         let cutoff = self.since.on_server(clock);
         let mut undated = false;
         for a in items.iter().rev() {
-            if a.name.as_deref() != Some(file.name()) || a.size != Some(file.size()) {
+            // An item read by its own URL is the one the URL names, whatever the local
+            // file is called; a listing is matched by name.
+            let named = by_item || a.name.as_deref() == Some(file.name());
+            if !named || a.size != Some(file.size()) {
                 continue;
             }
             // Other bytes under the same name and size are not this upload's (§8).
@@ -332,6 +336,9 @@ impl Lookup {
 pub(crate) enum Resume {
     /// Nothing: start again.
     Afresh,
+    /// Nothing, ever: the outcome is final though not a success (an item was made with
+    /// other bytes than the file's); a restore fails the same way rather than send again.
+    Never,
     /// The session, still open on the server.
     Session(Box<Session>),
     /// A look-up for a result that may exist.
@@ -462,17 +469,17 @@ mod tests {
         let graph = |u: &str| u.starts_with("https://g/");
         let old = item("OLD", Some(30_000));
         let ours = item("OURS", Some(40_500));
-        let v = lookup().judge(&[old.clone(), ours], None, &file, &clock, graph);
+        let v = lookup().judge(&[old.clone(), ours], None, &file, &clock, false, graph);
         assert!(
             matches!(v, Verdict::Found(ref a) if a.id == "OURS"),
             "{v:?}"
         );
-        let v = lookup().judge(std::slice::from_ref(&old), None, &file, &clock, graph);
+        let v = lookup().judge(std::slice::from_ref(&old), None, &file, &clock, false, graph);
         assert!(matches!(v, Verdict::Nothing(_)), "{v:?}");
-        let v = lookup().judge(&[item("X", None)], None, &file, &clock, graph);
+        let v = lookup().judge(&[item("X", None)], None, &file, &clock, false, graph);
         assert!(matches!(v, Verdict::Inconclusive(..)), "{v:?}");
         let next = Some("https://evil/l?page=2".to_owned());
-        let v = lookup().judge(&[], next, &file, &clock, graph);
+        let v = lookup().judge(&[], next, &file, &clock, false, graph);
         assert!(matches!(v, Verdict::Inconclusive(..)), "{v:?}");
         let mut last = lookup();
         last.pages = MAX_LOOKUP_PAGES;
@@ -481,6 +488,7 @@ mod tests {
             Some("https://g/l?page=21".to_owned()),
             &file,
             &clock,
+            false,
             graph,
         );
         assert!(matches!(v, Verdict::Inconclusive(..)), "{v:?}");
@@ -489,10 +497,10 @@ mod tests {
         let hashed = file.clone().with_quick_xor_hash("MINE");
         let mut theirs = item("THEIRS", Some(40_500));
         theirs.facts.quick_xor_hash = Some("OTHER".to_owned());
-        let v = lookup().judge(std::slice::from_ref(&theirs), None, &hashed, &clock, graph);
+        let v = lookup().judge(std::slice::from_ref(&theirs), None, &hashed, &clock, false, graph);
         assert!(matches!(v, Verdict::Nothing(_)), "{v:?}");
         theirs.facts.quick_xor_hash = Some("MINE".to_owned());
-        let v = lookup().judge(&[theirs], None, &hashed, &clock, graph);
+        let v = lookup().judge(&[theirs], None, &hashed, &clock, false, graph);
         assert!(
             matches!(v, Verdict::Found(ref a) if a.id == "THEIRS"),
             "{v:?}"

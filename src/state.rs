@@ -7,14 +7,14 @@
 use serde::{Deserialize, Serialize};
 
 use crate::answer::check_upload_url;
-use crate::error::RestoreError;
+use crate::error::{Error, ProtocolError, RestoreError};
 use crate::machine::{Phase, Upload};
 use crate::options::{FileInfo, Options};
 use std::time::Duration;
 
 use crate::phase::{AfterLookup, Blind, Lookup, Resume, Session, StatusQuery};
 use crate::ranges::ExpectedRanges;
-use crate::request::Completion;
+use crate::request::{Completion, Purpose};
 use crate::request::WaitReason;
 use crate::retry::Rng;
 use crate::target::Target;
@@ -60,6 +60,9 @@ struct SavedFile {
     name: String,
     size: u64,
     fingerprint: String,
+    /// The QuickXorHash the driver gave, if any: a restore for other bytes is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quick_xor_hash: Option<String>,
 }
 
 /// Where the upload stood. Terminal outcomes are kept: a finished upload restores finished.
@@ -94,6 +97,13 @@ enum SavedPhase {
         quick_xor_hash: Option<String>,
     },
     Cancelled,
+    /// Over, not a success: the item `id` was made with other bytes than the file's
+    /// (docs/protocol.md §8). A restore fails the same way; it never sends the file again.
+    HashMismatch {
+        id: String,
+        file_hash: String,
+        server_hash: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -123,6 +133,8 @@ pub(crate) enum Restored {
     Live(Resume),
     Done(Completion),
     Cancelled,
+    /// Over, failed for good.
+    Failed(Error),
 }
 
 fn saved_session(s: &Session) -> SavedPhase {
@@ -172,6 +184,18 @@ fn saved_phase(phase: &Phase) -> SavedPhase {
             quick_xor_hash: c.quick_xor_hash.clone(),
         },
         Phase::Cancelled => SavedPhase::Cancelled,
+        Phase::Failed(e, Resume::Never) => match e {
+            Error::Protocol {
+                error: ProtocolError::HashMismatch { id, file, server },
+                ..
+            } => SavedPhase::HashMismatch {
+                id: id.clone(),
+                file_hash: file.clone(),
+                server_hash: server.clone(),
+            },
+            // Only a hash mismatch is final without success; anything else starts over.
+            _ => SavedPhase::Start,
+        },
     }
 }
 
@@ -195,6 +219,7 @@ impl Upload {
                 name: self.file().name.clone(),
                 size: self.file().size,
                 fingerprint: self.file().fingerprint.clone(),
+                quick_xor_hash: self.file().quick_xor_hash.clone(),
             },
             phase: saved_phase(self.phase()),
             cancel_asked: self.cancel_asked(),
@@ -331,6 +356,11 @@ fn check_destination(s: &Saved, target: &Target, file: &FileInfo) -> Result<(), 
     if s.file.name != file.name {
         return Err(differs("name", s.file.name.clone(), file.name.clone()));
     }
+    if let (Some(saved), Some(current)) = (&s.file.quick_xor_hash, &file.quick_xor_hash) {
+        if saved != current {
+            return Err(differs("QuickXorHash", saved.clone(), current.clone()));
+        }
+    }
     Ok(())
 }
 
@@ -402,5 +432,17 @@ fn restored_phase(
             })
         }
         SavedPhase::Cancelled => Restored::Cancelled,
+        SavedPhase::HashMismatch {
+            id,
+            file_hash,
+            server_hash,
+        } => Restored::Failed(Error::Protocol {
+            purpose: Purpose::UploadChunk,
+            error: ProtocolError::HashMismatch {
+                id,
+                file: file_hash,
+                server: server_hash,
+            },
+        }),
     })
 }

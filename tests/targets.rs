@@ -672,3 +672,162 @@ fn a_completion_that_names_nothing_is_looked_for_never_sent_again() {
         next.url()
     );
 }
+
+/// A deferred drive upload of `plan` and `size`, conflict `conflict`, a name already taken
+/// when `taken`, driven for at most `steps` requests.
+fn deferred_run(
+    plan: &str,
+    size: u64,
+    conflict: Conflict,
+    taken: bool,
+) -> (Pair, upload_session_testkit::Run) {
+    let mut pair = pair(plan, size, folder());
+    if taken {
+        pair.attach_earlier("EARLIER=", 5, Duration::from_secs(3600));
+    }
+    let target = drive(&pair, conflict).with_defer_commit().unwrap();
+    let mut up = pair.upload_to(target, grid()).unwrap();
+    let run = pair.drive_bounded(&mut up, 300).unwrap();
+    (pair, run)
+}
+
+#[test]
+fn a_commit_that_keeps_failing_ends_the_upload() {
+    // Every commit: a 500 (the outcome unknown: the session is asked, holds every byte, the
+    // commit goes again), or no answer at all. The failure streak runs across the status
+    // queries in between and ends it.
+    for plan in ["error500@2+/final", "stall=70000,lose@2+/final"] {
+        let (pair, run) = deferred_run(plan, DRIVE_SIZE, Conflict::Fail, false);
+        // Given up by the streak, or (an hour of timeouts) by the session's expiry.
+        assert!(
+            matches!(
+                run.failed(),
+                Error::RetriesExhausted { .. } | Error::SessionExpired { .. }
+            ),
+            "{plan}: {:?}",
+            run.failed()
+        );
+        assert!(run.lines().len() < 100, "{plan}: {} requests", run.lines().len());
+        assert!(pair.attachments().is_empty());
+    }
+}
+
+#[test]
+fn a_deferred_upload_whose_session_is_lost_before_its_commit_starts_over_without_looking() {
+    // The name is taken and the conflict behaviour renames: a look-up could never tell an
+    // older item from the result. No commit was sent, so there is no result to look for.
+    let (pair, run) = deferred_run("gone@2/put", DRIVE_SIZE, Conflict::Rename, true);
+    assert!(
+        matches!(run.end, upload_session_testkit::End::Done(_)),
+        "{:?}",
+        run.end
+    );
+    assert_eq!(
+        run.lines()[..3],
+        ["POST", "PUT 0-327679", "PUT 327680-655359"]
+    );
+    assert_eq!(run.lines()[3], "POST", "a new session, no look-up");
+    let names: Vec<&str> = pair.attachments().iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["flower.jpg", "flower 1.jpg"]);
+    pair.assert_sound(&run.end);
+}
+
+#[test]
+fn an_empty_range_list_after_a_middle_fragment_is_asked_about_before_any_commit() {
+    let pair = pair("", DRIVE_SIZE, folder());
+    let target = drive(&pair, Conflict::Fail).with_defer_commit().unwrap();
+    let mut up = upload_session::Upload::new(target, pair.file.info(), grid()).unwrap();
+    let now = pair.now;
+    let Action::Send(create) = up.poll(now) else {
+        panic!()
+    };
+    let session =
+        br#"{"uploadUrl": "https://upload.example.net/up/1", "nextExpectedRanges": ["0-"]}"#;
+    up.handle_response(
+        now,
+        create.id(),
+        upload_session::Response::new(200).body(session),
+    )
+    .unwrap();
+    let Action::Send(put) = up.poll(now) else {
+        panic!()
+    };
+    assert_eq!(put.file_range().map(|r| r.end()), Some(GRID));
+    up.handle_response(
+        now,
+        put.id(),
+        upload_session::Response::new(202).body(br#"{"nextExpectedRanges": []}"#),
+    )
+    .unwrap();
+    let next = match up.poll(now) {
+        Action::Send(next) => next,
+        Action::Wait { until, .. } => match up.poll(until) {
+            Action::Send(next) => next,
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(next.purpose(), upload_session::Purpose::QueryStatus);
+}
+
+#[test]
+fn a_deferred_0_byte_file_goes_by_the_single_put() {
+    let mut pair = pair("", 0, folder());
+    let target = drive(&pair, Conflict::Fail).with_defer_commit().unwrap();
+    let mut up = pair.upload_to(target, Options::default()).unwrap();
+    let run = pair.drive_bounded(&mut up, 10).unwrap();
+    assert_eq!(run.statuses(), [Some(201)]);
+    assert_eq!(pair.attachments()[0].size, 0);
+}
+
+#[test]
+fn a_lost_final_answer_is_found_whatever_the_local_file_is_called() {
+    // The URL names the item; the file on disk may have another name.
+    for (conflict, plan) in [
+        (Conflict::Fail, "lost-final"),
+        (Conflict::Rename, "lost-final"),
+    ] {
+        let mut pair = pair(plan, DRIVE_SIZE, folder());
+        let target = drive(&pair, conflict);
+        let info = upload_session::FileInfo::new("local-name.bin", DRIVE_SIZE)
+            .with_quick_xor_hash(pair.file.quick_xor_hash());
+        let mut up = upload_session::Upload::new(target, info, grid()).unwrap();
+        pair.watch(&up, &grid());
+        let run = pair.drive_bounded(&mut up, 50).unwrap();
+        assert!(run.done().found_by_lookup, "{conflict:?}");
+        assert_eq!(pair.attachments().len(), 1, "{conflict:?}");
+    }
+}
+
+#[test]
+fn a_hash_mismatch_is_final_even_after_a_restore_and_names_the_item() {
+    let mut pair = pair("", DRIVE_SIZE, folder());
+    let target = drive(&pair, Conflict::Rename);
+    let info = pair
+        .file
+        .info()
+        .with_quick_xor_hash("AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    let mut up = upload_session::Upload::new(target.clone(), info.clone(), grid()).unwrap();
+    pair.watch(&up, &grid());
+    let run = pair.drive_bounded(&mut up, 50).unwrap();
+    let made = pair.attachments()[0].id.clone();
+    assert!(run.failed().to_string().contains(&made), "{}", run.failed());
+    let mut again =
+        upload_session::Upload::restore(up.save().as_bytes(), target.clone(), info, grid())
+            .unwrap();
+    match again.poll(pair.now) {
+        Action::Failed(Error::Protocol {
+            error: ProtocolError::HashMismatch { id, .. },
+            ..
+        }) => assert_eq!(id, made),
+        other => panic!("restored into {other:?}"),
+    }
+    // Restoring it for other bytes (another hash) is refused outright.
+    let other = pair
+        .file
+        .info()
+        .with_quick_xor_hash("BBBBBBBBBBBBBBBBBBBBBBBBBBB=");
+    let saved = up.save();
+    assert!(upload_session::Upload::restore(saved.as_bytes(), target, other, grid()).is_err());
+    assert_eq!(pair.attachments().len(), 1, "never sent again");
+}

@@ -146,7 +146,9 @@ impl Upload {
     /// A new upload of `file` to `target`. Nothing is sent until the first [`Upload::poll`].
     pub fn new(target: Target, file: FileInfo, options: Options) -> Result<Upload, ConfigError> {
         // A deferred commit is a session's: it asks for one (docs/protocol.md §8).
-        let single_post = options.check(target.profile(), &file)? && !target.defers_commit();
+        // (A 0-byte file has no bytes to defer: one request.)
+        let single_post =
+            options.check(target.profile(), &file)? && (!target.defers_commit() || file.size == 0);
         Ok(Upload {
             phase: if single_post {
                 Phase::Posting(None)
@@ -256,7 +258,8 @@ impl Upload {
                     self.phase = into_querying(&mut self.phase);
                     return None;
                 };
-                if s.is_final(range) {
+                // Under a deferred commit no PUT makes the item: only the commit may.
+                if s.is_final(range) && !self.target.defers_commit() {
                     s.risky = Some(sent);
                     write_ahead = true;
                 }
@@ -506,11 +509,23 @@ impl Upload {
                 }
                 Phase::Uploading(s)
             }
-            // Every byte in: the item waits for its commit (docs/protocol.md §8).
-            (Phase::Uploading(s) | Phase::Querying(s), Answer::NoRanges)
-                if self.target.defers_commit() =>
-            {
-                self.budget.streak = None;
+            // Every byte in: the item waits for its commit (docs/protocol.md §8). Straight on
+            // after the PUT that sent the last bytes; after any other, ask first (§8: an empty
+            // list after a server error says nothing).
+            (Phase::Uploading(mut s), Answer::NoRanges) if self.target.defers_commit() => {
+                if req.file_range().is_some_and(|r| s.is_final(r)) {
+                    self.advanced();
+                    Phase::Committing(s)
+                } else {
+                    s.nothing_missing = true;
+                    match self.stall(&s) {
+                        Some(failed) => failed,
+                        None => Phase::Querying(s),
+                    }
+                }
+            }
+            // The failure streak goes on: a commit that keeps failing ends (§11).
+            (Phase::Querying(s), Answer::NoRanges) if self.target.defers_commit() => {
                 Phase::Committing(s)
             }
             // A commit answered with nothing missing and no item: a stall, then ask.
@@ -521,7 +536,11 @@ impl Upload {
             // The server lost bytes before the commit: send them again.
             (Phase::Committing(mut s), Answer::Ranges { expires }) => {
                 s.expiry.update(expires);
-                s.follow(&mut self.scratch);
+                if !s.follow(&mut self.scratch) {
+                    if let Some(failed) = self.stall(&s) {
+                        return self.phase = failed;
+                    }
+                }
                 Phase::Uploading(s)
             }
             (Phase::Uploading(mut s), Answer::NoRanges) => {
@@ -635,6 +654,8 @@ impl Upload {
         match (self.cancel_asked, s.doubt) {
             (true, Some(since)) => self.lookup(since, AfterLookup::Cancel),
             (true, None) => Phase::Cancelled,
+            // Deferred: no commit sent (or none whose answer was lost), so no item.
+            (false, None) if self.target.defers_commit() => self.restart(),
             (false, doubt) => self.lookup(doubt.unwrap_or(s.since), AfterLookup::NewSession),
         }
     }
@@ -698,7 +719,10 @@ impl Upload {
     /// upload rather than risk a second copy; the look-up is kept for a restore.
     fn on_listing(&mut self, l: Lookup, items: &[AttachmentJson], next: Option<String>) -> Phase {
         let (file, clock) = (&self.file, &self.clock);
-        let verdict = match l.judge(items, next, file, clock, |u| self.target.is_graph_origin(u)) {
+        let by_item = self.target.profile().lookup_by_item;
+        let verdict = match l.judge(items, next, file, clock, by_item, |u| {
+            self.target.is_graph_origin(u)
+        }) {
             // A drive item renamed on conflict is not at the path read: an older item there
             // means the result, if any, has another name. Only Found settles it then
             // (docs/protocol.md §8).
@@ -745,10 +769,11 @@ impl Upload {
         if let (Some(file), Some(server)) = (&self.file.quick_xor_hash, &facts.quick_xor_hash) {
             if file != server {
                 let error = ProtocolError::HashMismatch {
+                    id,
                     file: file.clone(),
                     server: server.clone(),
                 };
-                return Phase::Failed(Error::Protocol { purpose, error }, Resume::Afresh);
+                return Phase::Failed(Error::Protocol { purpose, error }, Resume::Never);
             }
         }
         Phase::Done(Completion {

@@ -51,7 +51,10 @@ impl Upload {
         self.phase = match restored {
             Restored::Done(c) => Phase::Done(c),
             Restored::Cancelled => Phase::Cancelled,
-            Restored::Live(Resume::Afresh) => std::mem::replace(&mut self.phase, Phase::Creating),
+            Restored::Failed(e) => Phase::Failed(e, Resume::Never),
+            Restored::Live(Resume::Afresh | Resume::Never) => {
+                std::mem::replace(&mut self.phase, Phase::Creating)
+            }
             // A session that refuses status queries goes straight to its next PUT, which
             // tests it; others are asked where they stand first (docs/protocol.md §6, §9).
             Restored::Live(Resume::Session(mut s)) => match &mut s.query {
