@@ -115,7 +115,9 @@ pub enum ProtocolError {
     /// The completed drive item reports a QuickXorHash other than the file's
     /// ([`FileInfo::with_quick_xor_hash`](crate::FileInfo::with_quick_xor_hash)): the
     /// server holds other bytes than the file's (docs/protocol.md §8).
-    #[error("the server's item {id} has QuickXorHash {server}, the file has {file}: its bytes differ")]
+    #[error(
+        "the server's item {id} has QuickXorHash {server}, the file has {file}: its bytes differ"
+    )]
     HashMismatch {
         /// The item the upload made, whose bytes differ.
         id: String,

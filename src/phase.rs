@@ -474,7 +474,14 @@ mod tests {
             matches!(v, Verdict::Found(ref a) if a.id == "OURS"),
             "{v:?}"
         );
-        let v = lookup().judge(std::slice::from_ref(&old), None, &file, &clock, false, graph);
+        let v = lookup().judge(
+            std::slice::from_ref(&old),
+            None,
+            &file,
+            &clock,
+            false,
+            graph,
+        );
         assert!(matches!(v, Verdict::Nothing(_)), "{v:?}");
         let v = lookup().judge(&[item("X", None)], None, &file, &clock, false, graph);
         assert!(matches!(v, Verdict::Inconclusive(..)), "{v:?}");
@@ -497,7 +504,14 @@ mod tests {
         let hashed = file.clone().with_quick_xor_hash("MINE");
         let mut theirs = item("THEIRS", Some(40_500));
         theirs.facts.quick_xor_hash = Some("OTHER".to_owned());
-        let v = lookup().judge(std::slice::from_ref(&theirs), None, &hashed, &clock, false, graph);
+        let v = lookup().judge(
+            std::slice::from_ref(&theirs),
+            None,
+            &hashed,
+            &clock,
+            false,
+            graph,
+        );
         assert!(matches!(v, Verdict::Nothing(_)), "{v:?}");
         theirs.facts.quick_xor_hash = Some("MINE".to_owned());
         let v = lookup().judge(&[theirs], None, &hashed, &clock, false, graph);

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use crate::phase::{AfterLookup, Blind, Lookup, Resume, Session, StatusQuery};
 use crate::ranges::ExpectedRanges;
-use crate::request::{Completion, Purpose};
 use crate::request::WaitReason;
+use crate::request::{Completion, Purpose};
 use crate::retry::Rng;
 use crate::target::Target;
 use crate::time::{SentAt, Timestamp};
