@@ -707,7 +707,11 @@ fn a_commit_that_keeps_failing_ends_the_upload() {
             "{plan}: {:?}",
             run.failed()
         );
-        assert!(run.lines().len() < 100, "{plan}: {} requests", run.lines().len());
+        assert!(
+            run.lines().len() < 100,
+            "{plan}: {} requests",
+            run.lines().len()
+        );
         assert!(pair.attachments().is_empty());
     }
 }
