@@ -411,11 +411,15 @@ impl Target {
         push_segment(&mut collection, item_id);
         collection.push_str("/attachments");
         let create_url = format!("{collection}/createUploadSession");
-        Target::new(
+        // Outlook lists file attachments with their contentBytes: the look-up asks for
+        // what it reads and no more (docs/protocol.md §8).
+        let lookup = format!("{collection}?$select=id,name,size,lastModifiedDateTime");
+        Target::build(
             &base,
             Profile::OUTLOOK_ATTACHMENT,
             create_url,
             Some(collection),
+            Some(lookup),
         )
     }
 

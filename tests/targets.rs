@@ -301,6 +301,12 @@ fn outlook_attachment_a_lost_final_answer_is_found_in_the_listing() {
         run.lines(),
         ["POST", "PUT 0-1999999", "PUT 2000000-3499999", "GET", "GET"]
     );
+    // The listing asks for what it reads: Outlook lists file attachments with their bytes.
+    assert!(
+        run.log[4].url.ends_with("/attachments?$select=id,name,size,lastModifiedDateTime"),
+        "{}",
+        run.log[4].url
+    );
     assert_eq!(pair.attachments().len(), 1);
     pair.assert_sound(&run.end);
 }
