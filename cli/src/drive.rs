@@ -9,8 +9,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use indicatif::ProgressBar;
 use upload_session::{
-    Action, Completion, Error, Failure, Request, Response, Timestamp, TransportError, Upload,
-    WaitReason,
+    Action, Body, Completion, Error, Failure, Request, Response, State, Timestamp, TransportError,
+    Upload, WaitReason,
 };
 
 use crate::interrupt;
@@ -100,13 +100,14 @@ impl<'a> Driver<'a> {
     pub fn run(&mut self, upload: &mut Upload) -> Result<Outcome, CliError> {
         loop {
             // Between requests: nothing is in flight.
-            if self.stop_on_interrupt && interrupt::asked() {
+            if self.may_stop(upload) {
                 return Ok(Outcome::Stopped(Stop::Interrupted));
             }
             let now = now();
             match upload.poll(now) {
                 Action::Send(req) => {
-                    if req.file_range().is_some() {
+                    let has_file = !matches!(req.body(), Body::Empty | Body::Json(_));
+                    if has_file {
                         if let Err(why) = self.file.check_unchanged() {
                             // Not sent: the core hears so, and nothing is in flight.
                             upload
@@ -119,13 +120,27 @@ impl<'a> Driver<'a> {
                 }
                 Action::Wait { until, reason } => {
                     let wait = until.saturating_duration_since(now);
-                    if self.wait(wait, reason) {
+                    let interruptible = self.may_stop_later(upload);
+                    if self.wait(wait, reason, interruptible) {
                         return Ok(Outcome::Stopped(Stop::Interrupted));
                     }
                 }
-                Action::RefreshToken => self.refresh(upload, now)?,
+                Action::RefreshToken => match self.refresh(upload, now) {
+                    Err(_) if self.may_stop(upload) => {
+                        return Ok(Outcome::Stopped(Stop::Interrupted))
+                    }
+                    other => other?,
+                },
                 Action::Done(c) => {
                     self.finish_progress();
+                    // The last bytes must have been the file's: a change while they went
+                    // out would not show anywhere else (drive items aside, by their hash).
+                    if let Err(why) = self.file.check_unchanged() {
+                        return Err(CliError::Failed(format!(
+                            "{why}: the upload completed as {}, but it may not hold the file as it is now",
+                            c.id
+                        )));
+                    }
                     return Ok(Outcome::Done(c));
                 }
                 Action::Failed(e) => {
@@ -139,6 +154,23 @@ impl<'a> Driver<'a> {
                 other => return Err(bug(&format_args!("an unknown action {other:?}"))),
             }
         }
+    }
+
+    /// Whether Ctrl-C stops the loop now: it was pressed, the upload is not over, and it can
+    /// go on later (a state file) or be abandoned without doubt (no result may exist). A
+    /// result that may exist without a state file to find it again is looked for first:
+    /// stopping then could make the next run attach the file twice.
+    fn may_stop(&self, upload: &Upload) -> bool {
+        interrupt::asked() && self.may_stop_later(upload)
+    }
+
+    /// [`Driver::may_stop`] without the Ctrl-C: whether a wait may be cut short by one.
+    fn may_stop_later(&self, upload: &Upload) -> bool {
+        let over = matches!(
+            upload.state(),
+            State::Done | State::Failed | State::Cancelled
+        );
+        self.stop_on_interrupt && !over && (self.state.is_some() || !upload.result_may_exist())
     }
 
     /// The core's error, and what failed last on the wire when that is what it gave up on.
@@ -155,8 +187,8 @@ impl<'a> Driver<'a> {
         }
     }
 
-    /// Waits `wait`, saying so; true when interrupted.
-    fn wait(&mut self, wait: Duration, reason: WaitReason) -> bool {
+    /// Waits `wait`, saying so; true when interrupted (only if `interruptible`).
+    fn wait(&mut self, wait: Duration, reason: WaitReason, interruptible: bool) -> bool {
         let why = match reason {
             WaitReason::RetryAfter => "the server's Retry-After",
             _ => "backoff",
@@ -170,14 +202,10 @@ impl<'a> Driver<'a> {
             .clone()
             .unwrap_or_else(|| "waiting".into());
         let name = self.file.name();
-        if !self.stop_on_interrupt {
-            std::thread::sleep(wait);
-            return false;
-        }
         match &self.progress {
             Some(bar) => {
                 let bar = bar.clone();
-                let stopped = interrupt::sleep(wait, |left| {
+                let stopped = interrupt::sleep(wait, interruptible, |left| {
                     bar.set_message(format!(
                         "{problem}; retrying in {} s ({why})",
                         left.as_secs_f64().ceil()
@@ -195,7 +223,7 @@ impl<'a> Driver<'a> {
                         wait.as_secs_f64()
                     );
                 }
-                interrupt::sleep(wait, |_| {})
+                interrupt::sleep(wait, interruptible, |_| {})
             }
         }
     }

@@ -23,13 +23,13 @@ pub fn asked() -> bool {
     ASKED.load(Ordering::SeqCst)
 }
 
-/// Sleeps `d`, waking early (returning true) when a stop is asked for; `tick` runs about
-/// once a second with the time left, for countdowns.
-pub fn sleep(d: Duration, mut tick: impl FnMut(Duration)) -> bool {
+/// Sleeps `d`, waking early (returning true) when `interruptible` and a stop is asked for;
+/// `tick` runs about once a second with the time left, for countdowns.
+pub fn sleep(d: Duration, interruptible: bool, mut tick: impl FnMut(Duration)) -> bool {
     let end = Instant::now() + d;
     let mut next_tick = Instant::now();
     loop {
-        if asked() {
+        if interruptible && asked() {
             return true;
         }
         let now = Instant::now();

@@ -513,22 +513,23 @@ fn execute(
     Ok(())
 }
 
-/// The loop stopped on its own (Ctrl-C, a changed file): with `--state`, the upload is saved
-/// to go on later; without, its session is deleted rather than left open.
+/// The loop stopped on its own. Ctrl-C with `--state`: the upload is saved to go on later.
+/// Otherwise (Ctrl-C without a state file, or a file that changed, which no state can resume)
+/// the session is deleted rather than left open, and a state file removed.
 fn stopped(driver: &mut Driver<'_>, upload: &mut Upload, stop: Stop) -> CliError {
-    let (why, code) = match stop {
+    let (why, interrupted) = match stop {
         Stop::Interrupted => ("interrupted".to_owned(), true),
         Stop::FileChanged(why) => (why, false),
     };
-    let make = |text: String| match code {
+    let make = |text: String| match interrupted {
         true => CliError::Interrupted(text),
         false => CliError::Failed(text),
     };
-    if let Some(path) = driver
+    let state_path = driver
         .state
         .as_deref()
-        .map(|s| s.path().display().to_string())
-    {
+        .map(|s| s.path().display().to_string());
+    if let (Some(path), true) = (&state_path, interrupted) {
         if let Err(e) = driver.save(upload) {
             return make(format!("{why}; {e}"));
         }
@@ -536,19 +537,27 @@ fn stopped(driver: &mut Driver<'_>, upload: &mut Upload, stop: Stop) -> CliError
             "{why}; the upload is saved in {path}: run the same command again to resume"
         ));
     }
-    if upload.upload_url().is_none() {
-        return make(format!("{why}; nothing was left on the server"));
+    let forget = |driver: &mut Driver<'_>| match driver.state.as_deref_mut().map(|s| s.remove()) {
+        Some(Err(e)) => format!("; the state file could not be removed: {e}"),
+        Some(Ok(())) => "; the state file is removed".to_owned(),
+        None => String::new(),
+    };
+    if upload.upload_url().is_none() && !upload.result_may_exist() {
+        let gone = forget(driver);
+        return make(format!("{why}; nothing was left on the server{gone}"));
     }
-    // No state to go on from: delete the session (a second Ctrl-C ends this at once).
+    // Nothing to go on from: delete the session (a second Ctrl-C ends this at once). A
+    // result that may exist is looked for first, and reported.
     upload.cancel(crate::drive::now());
     driver.stop_on_interrupt = false;
-    match driver.run(upload) {
-        Ok(Outcome::Cancelled) => make(format!("{why}; the upload session was deleted")),
-        Ok(_) => make(format!(
-            "{why}; the upload ended before its session could be deleted"
-        )),
-        Err(e) => make(format!("{why}; deleting the upload session failed: {e}")),
-    }
+    let text = match driver.run(upload) {
+        Ok(Outcome::Cancelled) => format!("{why}; the upload session was deleted"),
+        Ok(Outcome::Done(c)) => format!("{why}; but the upload had already completed, as {}", c.id),
+        Ok(Outcome::Stopped(_)) => format!("{why}; the upload session may be left open"),
+        Err(e) => format!("{why}; deleting the upload session failed: {e}"),
+    };
+    let gone = forget(driver);
+    make(format!("{text}{gone}"))
 }
 
 /// The file's QuickXorHash, read in order once (docs/protocol.md §8).

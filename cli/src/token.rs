@@ -5,6 +5,7 @@
 
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::CliError;
 
@@ -72,6 +73,11 @@ impl TokenSource {
     }
 }
 
+/// How long the token command may take (`az` can prompt a sign-in through a browser).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
+/// A token is a few kilobytes; more output is not read.
+const MAX_OUTPUT: u64 = 64 * 1024;
+
 /// Runs `cmd` through the shell; its standard error goes to ours, its standard output is
 /// the token.
 fn run_command(cmd: &str) -> Result<String, CliError> {
@@ -84,11 +90,44 @@ fn run_command(cmd: &str) -> Result<String, CliError> {
         c.args(["-c", cmd]);
         c
     };
-    let output = shell
+    let mut child = shell
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .output()
+        .spawn()
         .map_err(|e| CliError::Failed(format!("cannot run the token command: {e}")))?;
+    // Its output is read beside the wait, so that a talkative command cannot fill the pipe
+    // and hang; a command that never ends is ended.
+    let stdout = child.stdout.take();
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut out = Vec::new();
+        if let Some(s) = stdout {
+            let _ = s.take(MAX_OUTPUT).read_to_end(&mut out);
+        }
+        out
+    });
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() > COMMAND_TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(CliError::Failed(format!(
+                    "the token command gave no token within {} s",
+                    COMMAND_TIMEOUT.as_secs()
+                )));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(CliError::Failed(format!("the token command: {e}"))),
+        }
+    };
+    let output = std::process::Output {
+        status,
+        stdout: reader.join().unwrap_or_default(),
+        stderr: Vec::new(),
+    };
     if !output.status.success() {
         let status = match output.status.code() {
             Some(code) => format!("exit status {code}"),

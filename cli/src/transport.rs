@@ -235,10 +235,7 @@ fn describe(e: ureq::Error, url: &str, timeout: Duration) -> (TransportError, St
             TransportError::Timeout,
             format!("no answer from {host} within {secs} s"),
         ),
-        ureq::Error::Rustls(e) => (
-            TransportError::Connect,
-            format!("TLS handshake with {host} failed: {e}"),
-        ),
+        ureq::Error::Rustls(e) => describe_tls(&e, &host),
         ureq::Error::Tls(e) => (
             TransportError::Connect,
             format!("TLS handshake with {host} failed: {e}"),
@@ -254,14 +251,20 @@ fn describe(e: ureq::Error, url: &str, timeout: Duration) -> (TransportError, St
 
 fn describe_io(e: &io::Error, host: &str) -> (TransportError, String) {
     use io::ErrorKind as K;
+    // The TLS handshake's failures come wrapped in an I/O error.
+    if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        return describe_tls(tls, host);
+    }
     match e.kind() {
         K::ConnectionRefused => (
             TransportError::Connect,
             format!("{host} refused the connection"),
         ),
-        K::AddrNotAvailable | K::NotFound | K::HostUnreachable | K::NetworkUnreachable => {
-            (TransportError::Connect, format!("cannot reach {host}: {e}"))
-        }
+        // These also end connections that had carried bytes: the outcome is not known.
+        K::AddrNotAvailable | K::NotFound | K::HostUnreachable | K::NetworkUnreachable => (
+            TransportError::Interrupted,
+            format!("cannot reach {host}: {e}"),
+        ),
         K::TimedOut | K::WouldBlock => (
             TransportError::Timeout,
             format!("no answer from {host} in time"),
@@ -279,6 +282,26 @@ fn describe_io(e: &io::Error, host: &str) -> (TransportError, String) {
             format!("{host} closed the connection before answering"),
         ),
         _ => (TransportError::Interrupted, format!("{host}: {e}")),
+    }
+}
+
+/// A certificate or negotiation failure can only happen in the handshake, before any byte
+/// of the request: a known outcome. Other TLS errors may come later: unknown.
+fn describe_tls(e: &rustls::Error, host: &str) -> (TransportError, String) {
+    use rustls::Error as R;
+    match e {
+        R::InvalidCertificate(_)
+        | R::NoCertificatesPresented
+        | R::PeerIncompatible(_)
+        | R::InappropriateHandshakeMessage { .. }
+        | R::AlertReceived(_) => (
+            TransportError::Connect,
+            format!("TLS handshake with {host} failed: {e}"),
+        ),
+        _ => (
+            TransportError::Interrupted,
+            format!("TLS error with {host}: {e}"),
+        ),
     }
 }
 
@@ -329,5 +352,25 @@ mod tests {
             )
         );
         assert_eq!(host_of("http://u:p@h:8080/x"), "h:8080");
+        // A certificate refused in the handshake arrives wrapped in an I/O error: nothing
+        // was sent. An unreachable network may end a connection that carried bytes.
+        let cert = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let io = io::Error::new(io::ErrorKind::InvalidData, cert);
+        let (k, m) = describe(ureq::Error::Io(io), url, t);
+        assert_eq!(k, TransportError::Connect, "{m}");
+        assert!(
+            m.starts_with("TLS handshake with graph.example failed"),
+            "{m}"
+        );
+        let io = io::Error::new(io::ErrorKind::InvalidData, rustls::Error::DecryptError);
+        assert_eq!(
+            describe(ureq::Error::Io(io), url, t).0,
+            TransportError::Interrupted
+        );
+        let unreachable = io::Error::from(io::ErrorKind::HostUnreachable);
+        assert_eq!(
+            describe(ureq::Error::Io(unreachable), url, t).0,
+            TransportError::Interrupted
+        );
     }
 }
