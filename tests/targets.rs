@@ -303,7 +303,9 @@ fn outlook_attachment_a_lost_final_answer_is_found_in_the_listing() {
     );
     // The listing asks for what it reads: Outlook lists file attachments with their bytes.
     assert!(
-        run.log[4].url.ends_with("/attachments?$select=id,name,size,lastModifiedDateTime"),
+        run.log[4]
+            .url
+            .ends_with("/attachments?$select=id,name,size,lastModifiedDateTime"),
         "{}",
         run.log[4].url
     );

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use indicatif::MultiProgress;
 
 use crate::graph_args::Batch;
-use crate::job;
+use crate::{interrupt, job};
 
 /// Runs every job of `batch`, `batch.parallel` at a time; returns the exit status.
 pub fn run(
@@ -38,6 +38,18 @@ pub fn run(
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(job) = batch.jobs.get(i) else { break };
+                // After Ctrl-C no file starts; those running stop as one file does.
+                if interrupt::asked() {
+                    let mut e = Lines::new(&err);
+                    let _ = writeln!(
+                        e,
+                        "graph-upload: {}: not started (interrupted)",
+                        job.file.display()
+                    );
+                    let mut w = worst.lock().unwrap_or_else(|p| p.into_inner());
+                    *w = severity(*w, interrupt::EXIT_INTERRUPTED);
+                    continue;
+                }
                 let mut o = Lines::new(&out);
                 let mut e = Lines::new(&err);
                 let code = job::run_with(job, &mut o, &mut e, bars);

@@ -351,6 +351,26 @@ impl GraphArgs {
         };
         let several = common.files.len() > 1;
         if several {
+            // Each file once, each name once: two uploads to one name would take each
+            // other's result for their own, or replace one another.
+            let mut seen_paths = std::collections::HashSet::new();
+            let mut seen_names = std::collections::HashSet::new();
+            for file in &common.files {
+                let full = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
+                if !seen_paths.insert(full) {
+                    return Err(CliError::Usage(format!(
+                        "{} is given twice",
+                        file.display()
+                    )));
+                }
+                let name = file.file_name().map(|n| n.to_string_lossy().to_lowercase());
+                if !seen_names.insert(name) {
+                    return Err(CliError::Usage(format!(
+                        "two files are called {:?}: the destination takes one item of a name",
+                        file.file_name().unwrap_or_default()
+                    )));
+                }
+            }
             // One name for one item: several files cannot share it.
             let single = match &dest {
                 Dest::Drive {

@@ -172,6 +172,78 @@ pub fn run_with(
     }
 }
 
+/// A To Do list and task given by name, looked up once: the same job with their IDs, for a
+/// run of several files to one task. Unchanged when there is nothing to look up (or no
+/// Graph URL: each file's embedded emulator answers for itself).
+pub fn with_names_resolved(job: &Job) -> Result<Job, CliError> {
+    let Dest::Todo {
+        list,
+        task,
+        list_name,
+        task_title,
+        user,
+    } = &job.dest
+    else {
+        return Ok(job.clone());
+    };
+    if job.graph_url.is_none() || (list_name.is_none() && task_title.is_none()) {
+        return Ok(job.clone());
+    }
+    let dest = destination(job)?;
+    let http = Http::new(
+        Duration::from_millis(job.timeout_ms.max(1)),
+        Some(dest.token.fetch()?),
+    );
+    let (list, task) = todo_ids(&dest, &http, (list, list_name), (task, task_title), user)?;
+    let mut resolved = job.clone();
+    resolved.dest = Dest::Todo {
+        list: Some(list),
+        task: Some(task),
+        list_name: None,
+        task_title: None,
+        user: user.clone(),
+    };
+    Ok(resolved)
+}
+
+/// The list's and task's IDs: given, looked up by name on Graph (under the upload's owner),
+/// or the embedded emulator's own.
+fn todo_ids(
+    dest: &Destination,
+    http: &Http,
+    (list, list_name): (&Option<String>, &Option<String>),
+    (task, task_title): (&Option<String>, &Option<String>),
+    user: &Option<String>,
+) -> Result<(String, String), CliError> {
+    let demo = dest.emulator.as_ref();
+    let owner_path = names::owner_path(match (user, demo) {
+        (Some(_), Some(emu)) => Some(emu.user_id()),
+        (Some(u), None) => Some(u.as_str()),
+        (None, _) => None,
+    });
+    let list = match (list, list_name) {
+        (None, Some(name)) => names::list_id(http, &dest.token, &dest.base, &owner_path, name)?,
+        _ => id(
+            list,
+            "--list or --list-name",
+            dest,
+            demo.map_or("", |e| e.list_id()),
+        )?,
+    };
+    let task = match (task, task_title) {
+        (None, Some(title)) => {
+            names::task_id(http, &dest.token, &dest.base, &owner_path, &list, title)?
+        }
+        _ => id(
+            task,
+            "--task or --task-title",
+            dest,
+            demo.map_or("", |e| e.task_id()),
+        )?,
+    };
+    Ok((list, task))
+}
+
 /// Where the upload goes: a real Graph, or the embedded emulator.
 struct Destination {
     base: String,
@@ -242,33 +314,7 @@ fn target(
             task_title,
             user,
         } => {
-            let demo = dest.emulator.as_ref();
-            // Names are looked up on Graph, under the same owner as the upload.
-            let owner_path = names::owner_path(
-                match owner(user) {
-                    Owner::User(u) => Some(u),
-                    _ => None,
-                }
-                .as_deref(),
-            );
-            let list = match (list, list_name) {
-                (None, Some(name)) => names::list_id(http, &dest.base, &owner_path, name)?,
-                _ => id(
-                    list,
-                    "--list or --list-name",
-                    dest,
-                    demo.map_or("", |e| e.list_id()),
-                )?,
-            };
-            let task = match (task, task_title) {
-                (None, Some(title)) => names::task_id(http, &dest.base, &owner_path, &list, title)?,
-                _ => id(
-                    task,
-                    "--task or --task-title",
-                    dest,
-                    demo.map_or("", |e| e.task_id()),
-                )?,
-            };
+            let (list, task) = todo_ids(dest, http, (list, list_name), (task, task_title), user)?;
             let t = Target::todo_task(&dest.base, owner(user), &list, &task).map_err(usage)?;
             (t, Some(Parent::TodoTask { list, task }))
         }
@@ -442,6 +488,20 @@ fn execute(
                 "the upload was cancelled; it had no session to delete"
             };
             let _ = writeln!(err, "{program}: {what}");
+            if job.json {
+                let mut line = serde_json::json!({
+                    "cancelled": true,
+                    "session_deleted": had_session,
+                    "requests": upload.requests() - requests_before,
+                });
+                if job.json_shape == JsonShape::Graph {
+                    line["target"] = job.dest.name().into();
+                }
+                if job.name_files {
+                    line["file"] = job.file.display().to_string().into();
+                }
+                let _ = writeln!(out, "{line}");
+            }
             return Ok(());
         }
         Outcome::Done(c) => c,

@@ -87,13 +87,28 @@ pub fn run_graph(
         clap_complete::generate(*shell, &mut cmd, "graph-upload", out);
         return 0;
     }
-    let batch = match args.to_jobs() {
+    let mut batch = match args.to_jobs() {
         Ok(batch) => batch,
         Err(e) => {
             let _ = writeln!(err, "graph-upload: {e}");
             return e.exit_code();
         }
     };
+    // Several files to one To Do task named by its list's and its own name: looked up once.
+    if let [first, _, ..] = batch.jobs.as_slice() {
+        if matches!(first.dest, job::Dest::Todo { .. }) {
+            match job::with_names_resolved(first) {
+                Ok(resolved) => batch
+                    .jobs
+                    .iter_mut()
+                    .for_each(|j| j.dest = resolved.dest.clone()),
+                Err(e) => {
+                    let _ = writeln!(err, "graph-upload: {e}");
+                    return e.exit_code();
+                }
+            }
+        }
+    }
     match batch.jobs.as_slice() {
         [job] => job::run(job, out, err),
         _ => {

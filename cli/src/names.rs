@@ -2,10 +2,19 @@
 //! reading the lists and the list's tasks page by page (`@odata.nextLink`), the token sent
 //! only to the Graph base URL's origin (docs/protocol.md §9).
 
+use std::time::Duration;
+
 use serde_json::Value;
 
-use crate::transport::Http;
+use crate::interrupt;
+use crate::token::TokenSource;
+use crate::transport::{GetError, Http};
 use crate::CliError;
+
+/// Tries of one page before giving up on it.
+const TRIES: u32 = 6;
+/// The longest wait between two tries.
+const MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// Pages read before giving up: a server that keeps linking to more is not followed for ever.
 const MAX_PAGES: usize = 200;
@@ -21,7 +30,14 @@ struct Wanted<'a> {
 }
 
 /// The ID of the To Do list called `name` under `owner` (`/me` or `/users/{id}`).
-pub fn list_id(http: &Http, base: &str, owner: &str, name: &str) -> Result<String, CliError> {
+pub fn list_id(
+    http: &Http,
+    token: &TokenSource,
+    base: &str,
+    owner: &str,
+    name: &str,
+) -> Result<String, CliError> {
+    let base = base.trim_end_matches('/');
     let url = format!("{base}{owner}/todo/lists");
     let wanted = Wanted {
         what: "list",
@@ -29,17 +45,19 @@ pub fn list_id(http: &Http, base: &str, owner: &str, name: &str) -> Result<Strin
         name,
         flag: "--list",
     };
-    find(http, base, &url, &wanted)
+    find(http, token, base, &url, &wanted)
 }
 
 /// The ID of the task titled `title` in list `list`.
 pub fn task_id(
     http: &Http,
+    token: &TokenSource,
     base: &str,
     owner: &str,
     list: &str,
     title: &str,
 ) -> Result<String, CliError> {
+    let base = base.trim_end_matches('/');
     let url = format!("{base}{owner}/todo/lists/{}/tasks", encode_segment(list));
     let wanted = Wanted {
         what: "task",
@@ -47,7 +65,7 @@ pub fn task_id(
         name: title,
         flag: "--task",
     };
-    find(http, base, &url, &wanted)
+    find(http, token, base, &url, &wanted)
 }
 
 /// `/me`, or `/users/{id}` with the id percent-encoded.
@@ -60,7 +78,13 @@ pub fn owner_path(user: Option<&str>) -> String {
 
 /// Reads every page; the match is by name, ignoring case, an exact match winning over
 /// others that differ only in case.
-fn find(http: &Http, base: &str, first: &str, wanted: &Wanted<'_>) -> Result<String, CliError> {
+fn find(
+    http: &Http,
+    token: &TokenSource,
+    base: &str,
+    first: &str,
+    wanted: &Wanted<'_>,
+) -> Result<String, CliError> {
     let mut candidates: Vec<(String, String)> = Vec::new();
     let mut next = Some(first.to_owned());
     let mut pages = 0;
@@ -78,8 +102,11 @@ fn find(http: &Http, base: &str, first: &str, wanted: &Wanted<'_>) -> Result<Str
                 wanted.what
             )));
         }
-        let page = http.get_json(&url).map_err(|e| {
-            CliError::Failed(format!("cannot read the To Do {}s: {e}", wanted.what))
+        let page = get_page(http, token, &url).map_err(|e| match e {
+            CliError::Failed(m) => {
+                CliError::Failed(format!("cannot read the To Do {}s: {m}", wanted.what))
+            }
+            other => other,
         })?;
         let items = page.get("value").and_then(Value::as_array).ok_or_else(|| {
             CliError::Failed(format!(
@@ -128,6 +155,48 @@ fn find(http: &Http, base: &str, first: &str, wanted: &Wanted<'_>) -> Result<Str
             )))
         }
     }
+}
+
+/// One page, tried again after throttling, a server error or no answer (waiting as asked,
+/// or longer each time), with a fresh token after a 401 when the token comes from a
+/// command; Ctrl-C stops it between tries.
+fn get_page(http: &Http, token: &TokenSource, url: &str) -> Result<Value, CliError> {
+    let mut refreshed = false;
+    let mut tries = 0;
+    loop {
+        if interrupt::asked() {
+            return Err(CliError::Interrupted(
+                "interrupted; nothing was sent".into(),
+            ));
+        }
+        tries += 1;
+        let wait = match http.get_json(url) {
+            Ok(page) => return Ok(page),
+            Err(GetError::Status { status: 401, .. }) if token.can_refresh() && !refreshed => {
+                refreshed = true;
+                let refused = http.token().unwrap_or_default();
+                http.set_token(token.refresh(&refused)?);
+                Duration::ZERO
+            }
+            Err(GetError::Status {
+                status: 408 | 429 | 500 | 502 | 503 | 504,
+                retry_after,
+                ..
+            }) if tries < TRIES => retry_after.unwrap_or(backoff(tries)).min(MAX_WAIT),
+            Err(GetError::Transport(_)) if tries < TRIES => backoff(tries),
+            Err(e) => return Err(CliError::Failed(e.to_string())),
+        };
+        if interrupt::sleep(wait, true, |_| {}) {
+            return Err(CliError::Interrupted(
+                "interrupted; nothing was sent".into(),
+            ));
+        }
+    }
+}
+
+/// 1, 2, 4, 8, ... seconds.
+fn backoff(tries: u32) -> Duration {
+    Duration::from_secs(1 << tries.saturating_sub(1).min(5))
 }
 
 /// Whether `url` is on `base`'s scheme, host and port.

@@ -82,28 +82,40 @@ impl Http {
 
     /// `GET url` with the token, for a JSON answer: names looked up before an upload. The
     /// caller checks that `url` is on Graph's origin.
-    pub fn get_json(&self, url: &str) -> Result<serde_json::Value, String> {
+    pub fn get_json(&self, url: &str) -> Result<serde_json::Value, GetError> {
         let mut req = self.agent.get(url);
         if let Some(t) = self.token() {
             req = req.header("Authorization", format!("Bearer {t}"));
         }
-        let resp = req.call().map_err(|e| describe(e, url, self.timeout).1)?;
+        let transport = |e| GetError::Transport(describe(e, url, self.timeout).1);
+        let resp = req.call().map_err(transport)?;
         let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let body = resp
             .into_body()
             .with_config()
             .limit(MAX_ANSWER)
             .read_to_vec()
-            .map_err(|e| describe(e, url, self.timeout).1)?;
+            .map_err(transport)?;
         if !(200..300).contains(&status) {
             let code = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
                 .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
                 .map(|c| format!(" ({c})"))
                 .unwrap_or_default();
-            return Err(format!("HTTP {status}{code}"));
+            return Err(GetError::Status {
+                status,
+                retry_after,
+                text: format!("HTTP {status}{code}"),
+            });
         }
-        serde_json::from_slice(&body).map_err(|e| format!("the answer is not JSON: {e}"))
+        serde_json::from_slice(&body)
+            .map_err(|e| GetError::Refused(format!("the answer is not JSON: {e}")))
     }
 
     /// Sends `req`, reading any file bytes it names from `file`.
@@ -176,6 +188,34 @@ fn system_roots() -> RootCerts {
             }
         })
         .clone()
+}
+
+/// Why a [`Http::get_json`] brought no JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GetError {
+    /// An HTTP error status, and the seconds of its `Retry-After`, if any.
+    Status {
+        /// The status.
+        status: u16,
+        /// `Retry-After` in seconds.
+        retry_after: Option<Duration>,
+        /// What to say.
+        text: String,
+    },
+    /// No answer.
+    Transport(String),
+    /// An answer that is not what was asked for.
+    Refused(String),
+}
+
+impl std::fmt::Display for GetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GetError::Status { text, .. } | GetError::Transport(text) | GetError::Refused(text) => {
+                f.write_str(text)
+            }
+        }
+    }
 }
 
 /// Why a request got no answer.

@@ -548,3 +548,163 @@ fn several_files_share_one_run_of_the_token_command() {
     };
     assert_eq!(emu.items(&parent).len(), 3);
 }
+
+#[test]
+fn ctrl_c_while_the_last_bytes_are_in_flight_never_hides_the_result() {
+    // The final PUT's answer is late (or never comes). Ctrl-C then: without a state file
+    // the upload cannot be found again, so it runs to its result rather than stop in doubt.
+    for plan in ["stall=1500@1/final", "stall=1500,lose@1/final"] {
+        let emu = emulator(plan);
+        let dir = temp_dir("sigint-final");
+        let file = make_file(&dir, "big.bin", 1_000_000, 30);
+        let child = spawn(&emu, &["--chunk-size", "500000", file.to_str().unwrap()]);
+        wait_for_puts(&emu, 2);
+        sigint(&child);
+        let run = finish(child);
+        assert_eq!(run.code, 0, "{plan}: {}", run.err);
+        common::assert_stored(&emu, &file);
+    }
+}
+
+#[test]
+fn a_small_file_that_grows_while_its_single_post_waits_is_not_sent() {
+    let emu = emulator("throttle=2@1/post");
+    let dir = temp_dir("grows");
+    let file = make_file(&dir, "small.bin", 10_000, 31);
+    let child = Command::new(env!("CARGO_BIN_EXE_graph-upload"))
+        .args(["todo", "--graph-url", &emu.base_url(), "--token", TOKEN])
+        .args([
+            "--list",
+            emu.list_id(),
+            "--task",
+            emu.task_id(),
+            file.to_str().unwrap(),
+        ])
+        .env_remove("GRAPH_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(10), || emu
+        .requests()
+        .iter()
+        .any(|r| r.method == "POST")));
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap()
+        .set_len(20_000)
+        .unwrap();
+    let run = finish(child);
+    assert_eq!(run.code, 1, "{}", run.err);
+    assert!(run.err.contains("changed during the upload"), "{}", run.err);
+    assert_eq!(emu.requests().len(), 1, "the POST was not sent again");
+    assert!(emu.task_attachments().is_empty());
+}
+
+#[test]
+fn several_files_of_one_name_or_one_file_twice_are_refused_before_anything_is_sent() {
+    let emu = emulator("");
+    let dir = temp_dir("dups");
+    let a = make_file(&dir, "a.bin", 100, 32);
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let a2 = make_file(&dir.join("sub"), "A.bin", 100, 33);
+    for files in [[&a, &a], [&a, &a2]] {
+        let run = graph_upload(
+            &emu,
+            "todo",
+            &[
+                "--list",
+                emu.list_id(),
+                "--task",
+                emu.task_id(),
+                "--token",
+                TOKEN,
+                files[0].to_str().unwrap(),
+                files[1].to_str().unwrap(),
+            ],
+        );
+        assert_eq!(run.code, 2, "{}", run.err);
+        assert_eq!(run.err.lines().count(), 1, "{}", run.err);
+    }
+    assert!(emu.requests().is_empty());
+}
+
+#[test]
+fn names_are_looked_up_once_for_many_files_and_through_throttling() {
+    let emu = emulator("throttle=1@1/read");
+    let dir = temp_dir("names-once");
+    let list = emu.create_named_list("Trips");
+    emu.create_titled_task(&list, "Tickets").unwrap();
+    let files: Vec<_> = (0..3)
+        .map(|i| make_file(&dir, &format!("t{i}.pdf"), 1000, 40 + i))
+        .collect();
+    let mut args = vec![
+        "--list-name",
+        "Trips",
+        "--task-title",
+        "Tickets",
+        "--token",
+        TOKEN,
+    ];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let run = graph_upload(&emu, "todo", &args);
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    let reads = emu
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.contains("/todo/lists"))
+        .count();
+    assert_eq!(
+        reads, 3,
+        "lists (429, then again), then tasks: once for all three files"
+    );
+}
+
+#[test]
+fn cancel_with_json_prints_one_object() {
+    let emu = emulator("");
+    let dir = temp_dir("cancel-json");
+    let file = make_file(&dir, "c.bin", 4_000_000, 50);
+    let state = dir.join("s.json");
+    // Stop after the session is made: a refused token on the first PUT, with a fixed token.
+    let stopped = graph_upload(
+        &emu,
+        "todo",
+        &[
+            "--list",
+            emu.list_id(),
+            "--task",
+            emu.task_id(),
+            "--token",
+            "wrong",
+            "--state",
+            state.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(stopped.code, 1, "{}", stopped.err);
+    let run = graph_upload(
+        &emu,
+        "todo",
+        &[
+            "--list",
+            emu.list_id(),
+            "--task",
+            emu.task_id(),
+            "--token",
+            TOKEN,
+            "--cancel",
+            "--json",
+            "--state",
+            state.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.err);
+    let v: serde_json::Value = serde_json::from_str(run.out.trim()).unwrap();
+    assert_eq!(
+        (v["target"].as_str(), v["cancelled"].as_bool()),
+        (Some("todo"), Some(true))
+    );
+}
