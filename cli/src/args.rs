@@ -30,7 +30,7 @@ pub struct Args {
         env = "GRAPH_TOKEN",
         hide_env_values = true
     )]
-    pub token: Option<String>,
+    pub token: Option<crate::token::Secret>,
 
     /// The To Do list's ID (required with --graph-url).
     #[arg(long, value_name = "ID", requires = "graph_url")]
@@ -111,7 +111,10 @@ impl Args {
                 user: self.user.clone(),
             },
             graph_url: self.graph_url.clone(),
-            token: self.token.clone().map(crate::token::TokenSource::Fixed),
+            token: self
+                .token
+                .as_ref()
+                .map(|t| crate::token::TokenSource::Fixed(t.expose().to_owned())),
             chunk_size: Some(self.chunk_size),
             state: self.state.clone(),
             name_files: false,

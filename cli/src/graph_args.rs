@@ -18,7 +18,7 @@ use upload_session::{Conflict, Drive, DrivePlace, OutlookItem};
 
 use crate::args::Tuning;
 use crate::job::{Dest, Job, JsonShape};
-use crate::token::TokenSource;
+use crate::token::{Secret, TokenSource};
 use crate::CliError;
 
 /// Upload a file to Microsoft Graph through a resumable upload session: a To Do task's
@@ -177,7 +177,7 @@ pub struct Common {
         env = "GRAPH_TOKEN",
         hide_env_values = true
     )]
-    pub token: Option<String>,
+    pub token: Option<Secret>,
 
     /// A shell command that prints the bearer token, run at start and whenever the server
     /// refuses the token, e.g. `az account get-access-token --resource-type ms-graph --query
@@ -388,7 +388,7 @@ impl GraphArgs {
             }
         }
         let token = match (&common.token, &common.token_command) {
-            (Some(t), _) => Some(TokenSource::Fixed(t.clone())),
+            (Some(t), _) => Some(TokenSource::Fixed(t.expose().to_owned())),
             (None, Some(c)) => Some(TokenSource::command(c.clone())),
             (None, None) => None,
         };
@@ -476,12 +476,19 @@ fn state_file_name(file: &std::path::Path) -> String {
     let full = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_owned());
     // FNV-1a: stable across runs and platforms, unlike the standard hasher.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in full.to_string_lossy().bytes() {
+    for &b in full.as_os_str().as_encoded_bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
-    let name = file
+    // A file name has 255 bytes at most: a long name is cut (the hash keeps it apart).
+    let name: String = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .chars()
+        .scan(0, |len, c| {
+            *len += c.len_utf8();
+            (*len <= 160).then_some(c)
+        })
+        .collect();
     format!("{name}.{h:016x}.upload-state")
 }

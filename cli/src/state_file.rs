@@ -6,6 +6,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Where the state lives, and what was last written there.
 #[derive(Debug)]
@@ -54,9 +55,18 @@ impl StateFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "state".to_owned());
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
         let written = (|| -> io::Result<()> {
-            let mut f = create_private(&tmp)?;
+            // A new file only (never through a link someone left at that name).
+            let mut f = match create_private(&tmp) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    fs::remove_file(&tmp)?;
+                    create_private(&tmp)?
+                }
+                other => other?,
+            };
             f.write_all(state.as_bytes())?;
             f.sync_all()?;
             fs::rename(&tmp, &self.path)?;
@@ -89,19 +99,14 @@ fn create_private(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(path)
 }
 
 #[cfg(not(unix))]
 fn create_private(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
+    OpenOptions::new().write(true).create_new(true).open(path)
 }
 
 #[cfg(test)]

@@ -9,6 +9,31 @@ use std::time::{Duration, Instant};
 
 use crate::CliError;
 
+/// A secret given on the command line or in the environment: `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, to send where it belongs.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// The source of the bearer token.
 #[derive(Clone)]
 pub enum TokenSource {
@@ -177,6 +202,8 @@ mod tests {
             .fetch()
             .unwrap_err();
         assert!(e.to_string().contains("more than one"), "{e}");
+        let secret: Secret = "t0ken".parse().unwrap();
+        assert_eq!(format!("{secret:?}"), "<redacted>");
         assert_eq!(
             format!("{:?}", TokenSource::Fixed("t0ken".into())),
             "Fixed(<redacted>)"

@@ -708,3 +708,25 @@ fn cancel_with_json_prints_one_object() {
         (Some("todo"), Some(true))
     );
 }
+
+#[test]
+fn the_parsed_command_line_never_shows_the_token() {
+    let parsed = todo_upload::GraphArgs::try_parse_from([
+        "graph-upload",
+        "todo",
+        "--token",
+        TOKEN,
+        "--list",
+        "L",
+        "--task",
+        "T",
+        "f.bin",
+    ])
+    .unwrap();
+    let shown = format!("{parsed:?} {:?}", parsed.to_jobs().unwrap());
+    assert!(!shown.contains(TOKEN), "{shown}");
+    let parsed =
+        todo_upload::Args::try_parse_from(["todo-upload", "--token", TOKEN, "f.bin"]).unwrap();
+    let shown = format!("{parsed:?} {:?}", parsed.to_job());
+    assert!(!shown.contains(TOKEN), "{shown}");
+}
