@@ -309,8 +309,14 @@ impl<'a> Driver<'a> {
             }
         }
         // After every answer: a finished upload saves as finished, so that a run that dies
-        // before removing the state file resumes into the same result, sending nothing.
-        self.save(upload)?;
+        // before removing the state file resumes into the same result, sending nothing. A
+        // finished upload that cannot be saved is still finished: said, not failed.
+        match self.save(upload) {
+            Err(e) if upload.state() == State::Done => {
+                let _ = writeln!(self.err, "{}: warning: {e}", self.program);
+            }
+            other => other?,
+        }
         if let Some(bar) = &self.progress {
             bar.set_position(upload.progress().confirmed);
         }
