@@ -14,9 +14,11 @@
 //! ```
 //!
 //! Modules: [`args`] the `todo-upload` command line and [`graph_args`] the `graph-upload`
-//! one, both read into a [`job::Job`]; [`job`] runs one (destination, state file, the drive
-//! loop, the result); [`source`] the file and its byte ranges, [`transport`] one request over
-//! ureq, [`drive`] the loop around the core, and [`state_file`] the atomic `--state` file.
+//! one, both read into a [`job::Job`]; [`job`] runs one (state file, the drive loop, the
+//! result), `route` says where it goes, [`batch`] runs several `--parallel`; [`source`] the
+//! file and its byte ranges, [`transport`] one request over ureq, [`drive`] the loop around
+//! the core, [`state_file`] the atomic `--state` file, [`token`] `--token-command`, [`names`]
+//! To Do names looked up as IDs, [`interrupt`] Ctrl-C.
 //! The embedded emulator serves only the demo mode (no `--graph-url`).
 
 #![forbid(unsafe_code)]
@@ -29,6 +31,7 @@ pub mod graph_args;
 pub mod interrupt;
 pub mod job;
 pub mod names;
+mod route;
 pub mod source;
 pub mod state_file;
 pub mod token;
