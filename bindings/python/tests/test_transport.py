@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -205,3 +206,15 @@ def test_a_file_that_changed_size_is_a_file_read_error(big_file: Path) -> None:
     with httpx.Client(transport=FakeGraph().sync_transport()) as client:
         with pytest.raises(FileReadError, match="changed"):
             sync.run(upload, big_file, client=client, token="t")
+
+
+def test_httpx_logs_never_show_an_upload_urls_credential(caplog: pytest.LogCaptureFixture) -> None:
+    # httpx logs every request's URL at INFO; a pre-authenticated uploadUrl carries its
+    # credential in the query. The drivers' package takes queries out of those records.
+    caplog.set_level(logging.INFO, logger="httpx")
+    url = httpx.URL("https://upload.example/up/1?tempauth=SECRET-1")
+    logging.getLogger("httpx").info('HTTP Request: %s %s "%s %d %s"', "PUT", url, "HTTP/1.1", 202, "Accepted")
+    logging.getLogger("httpx").info("plain https://upload.example/up/2?authtoken=SECRET-2 text")
+    assert "SECRET" not in caplog.text
+    assert caplog.text.count("?<redacted>") == 2
+    assert "https://upload.example/up/1" in caplog.text

@@ -4,7 +4,10 @@ request's headers, and what an httpx exception means to the machine."""
 from __future__ import annotations
 
 import base64
+import logging
 import os
+import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +27,34 @@ this size, never held whole."""
 
 MAX_ANSWER = 4 * 1024 * 1024
 """The largest answer body a driver accepts; Graph's answers are a few kilobytes."""
+
+
+_QUERY = re.compile(r"\?[^\s\"']*")
+
+
+class RedactQueries(logging.Filter):
+    """Takes URL queries out of httpx's log records: a pre-authenticated uploadUrl carries its
+    credential there (``tempauth``, ``authtoken``), and httpx logs every request's URL."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _QUERY.sub("?<redacted>", str(a)) if isinstance(a, (str, httpx.URL)) else a
+                for a in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = _QUERY.sub("?<redacted>", record.msg)
+        return True
+
+
+def _install_log_redaction() -> None:
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactQueries) for f in logger.filters):
+            logger.addFilter(RedactQueries())
+
+
+_install_log_redaction()
 
 
 class StateFile:
@@ -56,9 +87,10 @@ class StateFile:
         if state == self._last:
             return
         directory = self.path.parent
-        tmp = directory / f".{self.path.name}.tmp-{os.getpid()}"
+        # A new file of an unpredictable name, owner-only (never through a planted link).
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
+        tmp = Path(tmp_name)
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as f:
                 f.write(state.encode("utf-8"))
                 f.flush()
@@ -165,6 +197,8 @@ def build_request(
     )
     if not request.needs_token:
         built.headers.pop("Authorization", None)
+    # Answers as they are: a compressed one that fails to decode would be no answer at all.
+    built.headers["Accept-Encoding"] = "identity"
     return built
 
 

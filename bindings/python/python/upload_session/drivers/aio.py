@@ -132,7 +132,7 @@ async def run(
             if isinstance(action, Send):
                 request = action.request
                 if state is not None and request.save_before_sending:
-                    state.save(upload.save())
+                    await asyncio.to_thread(state.save, upload.save())
                 try:
                     status, headers, body = await _exchange(client, request, source, token)
                 except httpx.TransportError as exc:
@@ -140,7 +140,7 @@ async def run(
                 else:
                     upload.handle_response(now_ms(), request.id, status, headers, body)
                 if state is not None:
-                    state.save(upload.save())
+                    await asyncio.to_thread(state.save, upload.save())
                 if on_progress is not None:
                     on_progress(upload.progress)
             elif isinstance(action, Wait):
@@ -152,13 +152,13 @@ async def run(
                 upload.token_refreshed(now_ms())
             elif isinstance(action, Done):
                 if state is not None:
-                    state.remove()
+                    await asyncio.to_thread(state.remove)
                 return action.completion
             elif isinstance(action, Failed):
                 raise action.error
             elif isinstance(action, Cancelled):
                 if state is not None:
-                    state.remove()
+                    await asyncio.to_thread(state.remove)
                 raise UploadCancelled("the upload was cancelled")
 
 
@@ -186,7 +186,7 @@ async def upload_file(
         file_info, path, name=name, content_type=content_type, quick_xor_hash=hash_file
     )
     state = StateFile(state_path) if state_path is not None else None
-    upload = open_upload(target, info, options, state)
+    upload = await asyncio.to_thread(open_upload, target, info, options, state)
     own = client is None
     http = client if client is not None else httpx.AsyncClient(timeout=timeout)
     try:
