@@ -106,12 +106,26 @@ static void save_state(const us_upload *up, const char *path) {
         fail("out of memory");
     }
     check(us_upload_save(up, state, len + 1, &written), "us_upload_save");
+    /* A new file of an unpredictable name (owner-only, never through a planted link),
+     * synced, then renamed over the old state. */
     char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0 || write(fd, state, written) != (ssize_t)written || fsync(fd) != 0 ||
-        close(fd) != 0 || rename(tmp, path) != 0) {
-        fail("cannot write the state file %s: %s", path, strerror(errno));
+    snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    size_t done = 0;
+    while (fd >= 0 && done < written) {
+        ssize_t n = write(fd, state + done, written - done);
+        if (n <= 0) {
+            break;
+        }
+        done += (size_t)n;
+    }
+    if (fd < 0 || done != written || fsync(fd) != 0 || close(fd) != 0 ||
+        rename(tmp, path) != 0) {
+        int e = errno;
+        if (fd >= 0) {
+            unlink(tmp);
+        }
+        fail("cannot write the state file %s: %s", path, strerror(e));
     }
     free(state);
 }
@@ -292,12 +306,18 @@ static void exchange(struct run *run, us_upload *up, const us_request *req) {
     }
 
     struct curl_slist *headers = NULL;
+    bool typed = false;
     for (size_t i = 0; i < count; i++) {
         const char *name, *value;
         check(us_request_header(req, i, &name, &value), "us_request_header");
         char line[256];
         snprintf(line, sizeof line, "%s: %s", name, value);
         headers = curl_slist_append(headers, line);
+        typed = typed || strcasecmp(name, "Content-Type") == 0;
+    }
+    /* A body the request gives no type (a commit's empty POST): none, not curl's form type. */
+    if (!typed) {
+        headers = curl_slist_append(headers, "Content-Type:");
     }
     headers = curl_slist_append(headers, "Expect:");
     char *auth = NULL;
@@ -492,8 +512,8 @@ int main(int argc, char **argv) {
     }
     const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     char fingerprint[64];
-    snprintf(fingerprint, sizeof fingerprint, "%lld:%lld", (long long)st.st_size,
-             (long long)st.st_mtime);
+    snprintf(fingerprint, sizeof fingerprint, "%lld:%lld.%09ld", (long long)st.st_size,
+             (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec);
     us_file *file = NULL;
     us_options *options = NULL;
     check(us_file_new(name, (uint64_t)st.st_size, &file), "us_file_new");
