@@ -106,15 +106,11 @@ impl Fail {
         Fail::new(us_result::NullPointer, format!("{what} is NULL"))
     }
 
-    pub(crate) fn panic(payload: &(dyn Any + Send)) -> Fail {
-        let detail = payload
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("no message");
+    /// The panic's own text is left out: it may quote data (a URL and its query).
+    pub(crate) fn panic(_payload: &(dyn Any + Send)) -> Fail {
         Fail::new(
             us_result::Panic,
-            format!("panic inside the library: {detail}"),
+            "a bug in the library stopped this call; the upload refuses further calls".to_owned(),
         )
     }
 }
@@ -291,7 +287,16 @@ impl Buffer {
 pub(crate) struct CText(Box<[u8]>);
 
 impl CText {
+    /// A NUL inside `s` (a server may send `\u0000` in JSON) becomes U+FFFD, so that C's
+    /// `strlen` and the length handed out agree.
     pub(crate) fn new(s: &str) -> CText {
+        let cleaned;
+        let s = if s.contains('\0') {
+            cleaned = s.replace('\0', "\u{FFFD}");
+            cleaned.as_str()
+        } else {
+            s
+        };
         let mut v = Vec::with_capacity(s.len() + 1);
         v.extend_from_slice(s.as_bytes());
         v.push(0);
@@ -385,17 +390,30 @@ mod tests {
 
     #[test]
     fn a_panic_becomes_a_code_and_a_message() {
-        let r = guard(|| panic!("boom"));
+        let r = guard(|| panic!("boom https://up.example/x?tempauth=SECRET"));
         assert_eq!(r, us_result::Panic);
-        let mut buf = [0 as c_char; 64];
+        let mut buf = [0 as c_char; 128];
         let mut n = 0usize;
         // SAFETY: a live buffer of its length and a live usize.
         let got = unsafe { us_last_error(buf.as_mut_ptr(), buf.len(), &mut n) };
         assert_eq!(got, us_result::Ok);
         // SAFETY: `us_last_error` NUL-terminated it.
         let text = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
-        assert_eq!(text, "panic inside the library: boom");
+        assert!(text.starts_with("a bug in the library"), "{text}");
+        assert!(
+            !text.contains("SECRET"),
+            "a panic's text may quote a URL: {text}"
+        );
         assert_eq!(n, text.len());
+    }
+
+    #[test]
+    fn a_nul_from_the_server_never_cuts_a_string_short_of_its_length() {
+        let t = CText::new("id\0rest");
+        // SAFETY: CText ends in its own NUL.
+        let c = unsafe { CStr::from_ptr(t.ptr()) };
+        assert_eq!(c.to_bytes().len(), t.len());
+        assert_eq!(c.to_str().unwrap(), "id\u{FFFD}rest");
     }
 
     #[test]
