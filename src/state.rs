@@ -279,6 +279,23 @@ impl Upload {
     }
 }
 
+/// `text` with every `?...` (up to a quote or white space) replaced by `?<redacted>`.
+fn without_queries(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('?') {
+        out.push_str(&rest[..at]);
+        out.push_str("?<redacted>");
+        let tail = &rest[at + 1..];
+        let end = tail
+            .find(|c: char| c == '"' || c == '\'' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn decode(saved: &[u8]) -> Result<Saved, RestoreError> {
     if saved.len() > MAX_STATE_BYTES {
         return Err(RestoreError::Malformed(format!(
@@ -305,8 +322,9 @@ fn decode(saved: &[u8]) -> Result<Saved, RestoreError> {
         }
     }
     let s: Saved = serde_json::from_slice(saved).map_err(|e| {
-        let mut m = e.to_string();
-        // serde's message may quote the input: cut on a character boundary.
+        // serde's message may quote the input, an uploadUrl and the credential in its query
+        // among it: queries out, then cut on a character boundary.
+        let mut m = without_queries(&e.to_string());
         if let Some((at, _)) = m.char_indices().nth(200) {
             m.truncate(at);
         }

@@ -214,6 +214,19 @@ fn restore_refuses_another_file_target_or_garbage() {
             Err(RestoreError::Malformed(_))
         ));
     }
+    // A malformed state's message may quote it, never an uploadUrl's query.
+    let quoted = saved.replacen(
+        "\"cancel_asked\":false",
+        "\"cancel_asked\":\"https://up.example/u?tempauth=SECRET\"",
+        1,
+    );
+    assert_ne!(quoted, saved);
+    match again(quoted.as_bytes(), pair.target(), file.clone()) {
+        Err(e @ RestoreError::Malformed(_)) => {
+            assert!(!e.to_string().contains("SECRET"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
     let current = format!("\"version\":{STATE_VERSION}");
     assert!(saved.contains(&current));
     let older = saved.replace(&current, "\"version\":1");
