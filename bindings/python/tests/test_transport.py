@@ -8,6 +8,7 @@ import asyncio
 import base64
 import json
 import logging
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -218,3 +219,38 @@ def test_httpx_logs_never_show_an_upload_urls_credential(caplog: pytest.LogCaptu
     assert "SECRET" not in caplog.text
     assert caplog.text.count("?<redacted>") == 2
     assert "https://upload.example/up/1" in caplog.text
+
+
+@pytest.mark.parametrize("driver", ["sync", "aio"])
+def test_a_file_edited_in_place_mid_upload_sends_nothing_more(driver: str, big_file: Path) -> None:
+    # Same size, new bytes and a new modification time after the first PUT: the next PUT
+    # would mix two versions of the file; it is never sent.
+    class Editing(FakeGraph):
+        def handle(self, request: httpx.Request, body: list[bytes]) -> httpx.Response:
+            answer = super().handle(request, body)
+            if request.method == "PUT":
+                with open(big_file, "r+b") as f:
+                    f.write(b"edited")
+                st = os.stat(big_file)
+                os.utime(big_file, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+            return answer
+
+    graph = Editing()
+    with pytest.raises(FileReadError, match="changed during the upload"):
+        run_fake(driver, graph, big_file)
+    assert [m for m, _ in graph.log] == ["POST", "PUT"]
+
+
+@pytest.mark.parametrize("driver", ["sync", "aio"])
+def test_an_answer_too_large_to_be_graphs_is_no_answer(driver: str, big_file: Path) -> None:
+    class Huge(FakeGraph):
+        def handle(self, request: httpx.Request, body: list[bytes]) -> httpx.Response:
+            answer = super().handle(request, body)
+            if len(self.log) == 2:
+                return httpx.Response(200, content=b" " * (5 * 1024 * 1024))
+            return answer
+
+    graph = Huge()
+    assert run_fake(driver, graph, big_file) == "A1="
+    # The huge answer counts as none: the session is asked where it stands.
+    assert graph.log[2] == ("GET", "/v1.0/up/1")

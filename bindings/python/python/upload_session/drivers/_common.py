@@ -15,7 +15,16 @@ from typing import Union
 
 import httpx
 
-from .._native import FileInfo, Options, QuickXorHash, Request, Target, Upload
+from .._native import (
+    FileInfo,
+    FileRangeBody,
+    JsonWithBase64FileBody,
+    Options,
+    QuickXorHash,
+    Request,
+    Target,
+    Upload,
+)
 from .._types import TransportErrorKind
 from ..errors import FileReadError
 
@@ -181,6 +190,11 @@ def request_headers(request: Request, token: str | None) -> list[tuple[str, str]
     return headers
 
 
+def request_reads_file(request: Request) -> bool:
+    """Whether the request's body holds bytes of the file."""
+    return isinstance(request.body, (FileRangeBody, JsonWithBase64FileBody))
+
+
 def build_request(
     client: httpx.Client | httpx.AsyncClient,
     request: Request,
@@ -238,6 +252,22 @@ class SourceFile:
                 f"the file has {actual} bytes, and the upload is of {size}: it changed"
             )
         self._fd = self._f.fileno()
+        self._path = Path(path)
+        self._size = size
+        self._mtime_ns = os.fstat(self._fd).st_mtime_ns
+
+    def check_unchanged(self) -> None:
+        """Raises :class:`FileReadError` when the file at the path is no longer the one
+        opened (another size or modification time): nothing more of it may be sent."""
+        try:
+            st = os.stat(self._path)
+        except OSError as e:
+            raise FileReadError(f"the file can no longer be read: {e}") from e
+        if st.st_size != self._size or st.st_mtime_ns != self._mtime_ns:
+            raise FileReadError(
+                f"the file changed during the upload ({st.st_size} bytes, was {self._size}): "
+                "nothing more of it is sent"
+            )
 
     def __enter__(self) -> SourceFile:
         return self

@@ -38,8 +38,9 @@ from .._native import (
     Upload,
     Wait,
 )
-from ..errors import UploadCancelled
+from ..errors import FileReadError, UploadCancelled
 from ._common import (
+    request_reads_file,
     MAX_ANSWER,
     SourceFile,
     StateFile,
@@ -90,7 +91,8 @@ async def _exchange(
         async for piece in response.aiter_bytes():
             data += piece
             if len(data) > MAX_ANSWER:
-                break
+                # Not Graph's answer, and not one to read as if whole: no answer.
+                raise httpx.RemoteProtocolError(f"an answer over {MAX_ANSWER} bytes")
         return response.status_code, response.headers.multi_items(), bytes(data)
     finally:
         await response.aclose()
@@ -131,6 +133,15 @@ async def run(
             action = upload.poll(now)
             if isinstance(action, Send):
                 request = action.request
+                if request_reads_file(request):
+                    try:
+                        await asyncio.to_thread(source.check_unchanged)
+                    except FileReadError:
+                        # Not sent: the machine hears so, and the state says so.
+                        upload.handle_transport_error(now_ms(), request.id, "connect")
+                        if state is not None:
+                            await asyncio.to_thread(state.save, upload.save())
+                        raise
                 if state is not None and request.save_before_sending:
                     await asyncio.to_thread(state.save, upload.save())
                 try:

@@ -36,8 +36,9 @@ from .._native import (
     Upload,
     Wait,
 )
-from ..errors import UploadCancelled
+from ..errors import FileReadError, UploadCancelled
 from ._common import (
+    request_reads_file,
     MAX_ANSWER,
     SourceFile,
     StateFile,
@@ -73,7 +74,8 @@ def _exchange(
         for piece in response.iter_bytes():
             data += piece
             if len(data) > MAX_ANSWER:
-                break
+                # Not Graph's answer, and not one to read as if whole: no answer.
+                raise httpx.RemoteProtocolError(f"an answer over {MAX_ANSWER} bytes")
         return response.status_code, response.headers.multi_items(), bytes(data)
     finally:
         response.close()
@@ -114,6 +116,15 @@ def run(
             action = upload.poll(now)
             if isinstance(action, Send):
                 request = action.request
+                if request_reads_file(request):
+                    try:
+                        source.check_unchanged()
+                    except FileReadError:
+                        # Not sent: the machine hears so, and the state says so.
+                        upload.handle_transport_error(now_ms(), request.id, "connect")
+                        if state is not None:
+                            state.save(upload.save())
+                        raise
                 if state is not None and request.save_before_sending:
                     state.save(upload.save())
                 try:
