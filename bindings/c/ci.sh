@@ -222,6 +222,26 @@ check "the drive holds the item, of the file's size" test "$(jq -r .size "$tmp/i
 check "the item's QuickXorHash is the file's, as the example computed it" \
   grep -qF "quick_xor_hash=$(jq -r .file.hashes.quickXorHash "$tmp/item.json")" "$tmp/out"
 
+step "a file edited in place mid-upload: nothing more of it is sent"
+# The second PUT's answer comes 1.5 s late; the file is touched meanwhile.
+start_emulator --fault 'stall=1500@2/put'
+head -c 2000000 /dev/urandom >"$tmp/edited.bin"
+set +e
+GRAPH_TOKEN="$token" "$upload" -v --base "$base" --chunk 500000 --force-session \
+  todo "$list" "$task" "$tmp/edited.bin" >"$tmp/out" 2>"$tmp/log" &
+edit_pid=$!
+for _ in $(seq 100); do
+  [ "$(grep -c '^-> #[0-9]* PUT ' "$tmp/log" 2>/dev/null)" -ge 2 ] && break
+  sleep 0.05
+done
+touch -d '+1 second' "$tmp/edited.bin"
+wait "$edit_pid"
+rc=$?
+set -e
+check "the run stopped (exit $rc) saying the file changed" \
+  grep -q 'changed during the upload' "$tmp/log"
+check "no PUT after the change" test "$(grep -c '^-> #[0-9]* PUT ' "$tmp/log")" = 2
+
 stop_emulator
 echo
 echo "$passed passed, $failed failed"

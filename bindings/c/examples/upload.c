@@ -286,7 +286,17 @@ struct run {
     int fd;
     long stop_after;
     long sent;
+    const char *path;
+    struct stat opened;
 };
+
+/* Whether the file at the path is still the one opened: same size and modification time. */
+static bool unchanged(const struct run *run) {
+    struct stat now;
+    return stat(run->path, &now) == 0 && now.st_size == run->opened.st_size &&
+           now.st_mtim.tv_sec == run->opened.st_mtim.tv_sec &&
+           now.st_mtim.tv_nsec == run->opened.st_mtim.tv_nsec;
+}
 
 /* Sends one request and feeds its answer (or its failure) back to the machine. */
 static void exchange(struct run *run, us_upload *up, const us_request *req) {
@@ -300,6 +310,17 @@ static void exchange(struct run *run, us_upload *up, const us_request *req) {
     check(us_request_header_count(req, &count), "us_request_header_count");
     check(us_request_needs_token(req, &needs_token), "us_request_needs_token");
     check(us_request_save_before_sending(req, &save_first), "us_request_save_before_sending");
+
+    /* Bytes of a file that changed would mix two versions: none are sent. The machine
+     * hears the request was not sent, and the state keeps that. */
+    us_body_kind body_kind;
+    check(us_request_body_kind(req, &body_kind), "us_request_body_kind");
+    if (body_kind != US_BODY_KIND_NONE && body_kind != US_BODY_KIND_JSON && !unchanged(run)) {
+        check(us_upload_handle_transport_error(up, now_ms(), id, US_TRANSPORT_ERROR_CONNECT),
+              "us_upload_handle_transport_error");
+        save_state(up, run->state_path);
+        fail("%s changed during the upload: nothing more of it is sent", run->path);
+    }
 
     if (save_first) {
         save_state(up, run->state_path);
@@ -558,7 +579,7 @@ int main(int argc, char **argv) {
     us_options_free(options);
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    struct run run = {curl_easy_init(), token, state_path, fd, stop_after, 0};
+    struct run run = {curl_easy_init(), token, state_path, fd, stop_after, 0, path, st};
     if (!run.curl) {
         fail("cannot start libcurl");
     }
