@@ -235,6 +235,17 @@ impl Upload {
         serde_json::to_string(&saved).unwrap_or_default()
     }
 
+    /// The file a saved state was written for, as it was then (name, size, fingerprint,
+    /// QuickXorHash). For a caller that must act on an upload whose file has since changed,
+    /// e.g. to delete its session: [`Upload::restore`] with this, then [`Upload::cancel`].
+    /// Never sends the file's bytes again with it: they are not the saved file's.
+    pub fn saved_file(saved: &[u8]) -> Result<FileInfo, RestoreError> {
+        let s = decode(saved)?;
+        let mut file = FileInfo::new(s.file.name, s.file.size).with_fingerprint(s.file.fingerprint);
+        file.quick_xor_hash = s.file.quick_xor_hash;
+        Ok(file)
+    }
+
     /// Restores a state written by [`Upload::save`] for the same `target` and the same file.
     ///
     /// The state is checked, not trusted: another format or version, another destination,

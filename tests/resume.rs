@@ -214,6 +214,15 @@ fn restore_refuses_another_file_target_or_garbage() {
             Err(RestoreError::Malformed(_))
         ));
     }
+    // The file a state was saved for, as it was: enough to restore it and delete its session
+    // after the file changed.
+    let was = upload_session::Upload::saved_file(saved.as_bytes()).unwrap();
+    assert_eq!(
+        (was.name(), was.size(), was.fingerprint()),
+        (file.name(), file.size(), file.fingerprint())
+    );
+    assert!(again(saved.as_bytes(), pair.target(), was).is_ok());
+    assert!(upload_session::Upload::saved_file(b"{}").is_err());
     // A malformed state's message may quote it, never an uploadUrl's query.
     let quoted = saved.replacen(
         "\"cancel_asked\":false",

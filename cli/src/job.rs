@@ -9,8 +9,8 @@ use std::time::Duration;
 use graph_emulator::{Emulator, Parent};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use upload_session::{
-    ConfigError, Conflict, Drive, DrivePlace, Options, OutlookItem, QuickXorHash, RetryPolicy,
-    Upload,
+    ConfigError, Conflict, Drive, DrivePlace, Options, OutlookItem, QuickXorHash, RestoreError,
+    RetryPolicy, Upload,
 };
 
 use crate::drive::{Driver, Outcome, Stop};
@@ -217,12 +217,24 @@ fn execute(
         None => None,
     };
     let mut upload = match (&saved, &state) {
-        (Some(bytes), Some(s)) => Upload::restore(bytes, target, info, options).map_err(|e| {
-            CliError::Failed(format!(
-                "cannot resume from the state file {}: {e}",
-                s.path().display()
-            ))
-        })?,
+        (Some(bytes), Some(s)) => {
+            let cannot = |e: RestoreError| {
+                CliError::Failed(format!(
+                    "cannot resume from the state file {}: {e}",
+                    s.path().display()
+                ))
+            };
+            match Upload::restore(bytes, target.clone(), info, options.clone()) {
+                Ok(up) => up,
+                // The file changed since: its session can still be deleted, as the saved
+                // file's (nothing of the file is sent on the way).
+                Err(RestoreError::DifferentFile { .. }) if job.cancel => {
+                    let saved = Upload::saved_file(bytes).map_err(cannot)?;
+                    Upload::restore(bytes, target, saved, options).map_err(cannot)?
+                }
+                Err(e) => return Err(cannot(e)),
+            }
+        }
         _ => Upload::new(target, info, options).map_err(config_error)?,
     };
     if job.cancel {
@@ -354,9 +366,9 @@ fn execute(
     Ok(())
 }
 
-/// The loop stopped on its own. Ctrl-C with `--state`: the upload is saved to go on later.
-/// Otherwise (Ctrl-C without a state file, or a file that changed, which no state can resume)
-/// the session is deleted rather than left open, and a state file removed.
+/// The loop stopped on its own. With `--state` the upload is saved to go on later (a changed
+/// file: once it is as it was, or to be cancelled with `--cancel`); without, the session is
+/// deleted rather than left open.
 fn stopped(driver: &mut Driver<'_>, upload: &mut Upload, stop: Stop) -> CliError {
     let (why, interrupted) = match stop {
         Stop::Interrupted => ("interrupted".to_owned(), true),
@@ -370,13 +382,20 @@ fn stopped(driver: &mut Driver<'_>, upload: &mut Upload, stop: Stop) -> CliError
         .state
         .as_deref()
         .map(|s| s.path().display().to_string());
-    if let (Some(path), true) = (&state_path, interrupted) {
+    if let Some(path) = &state_path {
         if let Err(e) = driver.save(upload) {
             return make(format!("{why}; {e}"));
         }
-        return make(format!(
-            "{why}; the upload is saved in {path}: run the same command again to resume"
-        ));
+        return make(match interrupted {
+            true => format!(
+                "{why}; the upload is saved in {path}: run the same command again to resume"
+            ),
+            false => format!(
+                "{why}; nothing more was sent. The upload is saved in {path}: it goes on once \
+                 the file is as it was (same size and modification time); --cancel deletes \
+                 its session"
+            ),
+        });
     }
     let forget = |driver: &mut Driver<'_>| match driver.state.as_deref_mut().map(|s| s.remove()) {
         Some(Err(e)) => format!("; the state file could not be removed: {e}"),

@@ -730,3 +730,48 @@ fn the_parsed_command_line_never_shows_the_token() {
     let shown = format!("{parsed:?} {:?}", parsed.to_job());
     assert!(!shown.contains(TOKEN), "{shown}");
 }
+
+#[test]
+fn a_changed_file_with_a_state_file_keeps_its_session_until_cancel() {
+    let emu = emulator("stall=1500@2/put");
+    let dir = temp_dir("changed-state");
+    let file = make_file(&dir, "big.bin", 2_000_000, 60);
+    let state = dir.join("s.json");
+    let args = [
+        "--chunk-size",
+        "500000",
+        "--state",
+        state.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ];
+    let child = spawn(&emu, &args);
+    wait_for_puts(&emu, 2);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(1_500_000)
+        .unwrap();
+    let run = finish(child);
+    assert_eq!(run.code, 1, "{}", run.err);
+    assert!(
+        run.err.contains("changed during the upload") && run.err.contains("--cancel"),
+        "{}",
+        run.err
+    );
+    assert!(state.exists());
+    assert_eq!(
+        emu.requests().last().unwrap().method,
+        "PUT",
+        "the session is kept"
+    );
+
+    // The state is for the file as it was; --cancel deletes its session all the same.
+    let cancel: Vec<&str> = ["--cancel"].into_iter().chain(args).collect();
+    let run = finish(spawn(&emu, &cancel));
+    assert_eq!(run.code, 0, "{}", run.err);
+    assert!(run.err.contains("session deleted"), "{}", run.err);
+    assert_eq!(emu.requests().last().unwrap().method, "DELETE");
+    assert!(!state.exists());
+    assert!(emu.task_attachments().is_empty());
+}
