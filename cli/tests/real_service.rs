@@ -238,22 +238,50 @@ fn finish(child: Child) -> Run {
     }
 }
 
+/// A 2 MB upload in 500 kB chunks to an emulator whose second PUT is answered 1.5 s late,
+/// with `--state` when `state` is given; returns once that PUT is in flight.
+fn upload_in_flight(
+    test: &str,
+    seed: u64,
+    state: bool,
+) -> (
+    Emulator,
+    std::path::PathBuf,
+    Option<std::path::PathBuf>,
+    Vec<String>,
+    Child,
+) {
+    let emu = emulator("stall=1500@2/put");
+    let dir = temp_dir(test);
+    let file = make_file(&dir, "big.bin", 2_000_000, seed);
+    let state = state.then(|| dir.join("state.json"));
+    let mut args = vec!["--chunk-size".to_owned(), "500000".to_owned()];
+    if let Some(s) = &state {
+        args.extend(["--state".to_owned(), s.display().to_string()]);
+    }
+    args.push(file.display().to_string());
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let child = spawn(&emu, &argv);
+    wait_for_puts(&emu, 2);
+    (emu, file, state, args, child)
+}
+
+/// Cuts `file` to `len` bytes, in place.
+fn truncate(file: &Path, len: u64) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(file)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+}
+
 #[test]
 fn ctrl_c_saves_the_state_exits_130_and_the_same_command_resumes() {
-    // The second PUT's answer comes after 1.5 s: Ctrl-C lands while it is in flight.
-    let emu = emulator("stall=1500@2/put");
-    let dir = temp_dir("sigint");
-    let file = make_file(&dir, "big.bin", 2_000_000, 4);
-    let state = dir.join("state.json");
-    let args = [
-        "--chunk-size",
-        "500000",
-        "--state",
-        state.to_str().unwrap(),
-        file.to_str().unwrap(),
-    ];
-    let child = spawn(&emu, &args);
-    wait_for_puts(&emu, 2);
+    // Ctrl-C lands while the second PUT is in flight.
+    let (emu, file, state, args, child) = upload_in_flight("sigint", 4, true);
+    let state = state.unwrap();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     sigint(&child);
     let run = finish(child);
     assert_eq!(run.code, 130, "{}", run.err);
@@ -277,11 +305,7 @@ fn ctrl_c_saves_the_state_exits_130_and_the_same_command_resumes() {
 
 #[test]
 fn ctrl_c_without_state_deletes_the_session() {
-    let emu = emulator("stall=1500@2/put");
-    let dir = temp_dir("sigint-nostate");
-    let file = make_file(&dir, "big.bin", 2_000_000, 5);
-    let child = spawn(&emu, &["--chunk-size", "500000", file.to_str().unwrap()]);
-    wait_for_puts(&emu, 1);
+    let (emu, _, _, _, child) = upload_in_flight("sigint-nostate", 5, false);
     sigint(&child);
     let run = finish(child);
     assert_eq!(run.code, 130, "{}", run.err);
@@ -292,17 +316,8 @@ fn ctrl_c_without_state_deletes_the_session() {
 
 #[test]
 fn a_file_that_shrinks_mid_upload_stops_before_sending_and_deletes_the_session() {
-    let emu = emulator("stall=1500@2/put");
-    let dir = temp_dir("shrinks");
-    let file = make_file(&dir, "big.bin", 2_000_000, 6);
-    let child = spawn(&emu, &["--chunk-size", "500000", file.to_str().unwrap()]);
-    wait_for_puts(&emu, 2);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&file)
-        .unwrap()
-        .set_len(700_000)
-        .unwrap();
+    let (emu, file, _, _, child) = upload_in_flight("shrinks", 6, false);
+    truncate(&file, 700_000);
     let run = finish(child);
     assert_eq!(run.code, 1, "{}", run.err);
     assert!(run.err.contains("changed during the upload"), "{}", run.err);
@@ -733,25 +748,10 @@ fn the_parsed_command_line_never_shows_the_token() {
 
 #[test]
 fn a_changed_file_with_a_state_file_keeps_its_session_until_cancel() {
-    let emu = emulator("stall=1500@2/put");
-    let dir = temp_dir("changed-state");
-    let file = make_file(&dir, "big.bin", 2_000_000, 60);
-    let state = dir.join("s.json");
-    let args = [
-        "--chunk-size",
-        "500000",
-        "--state",
-        state.to_str().unwrap(),
-        file.to_str().unwrap(),
-    ];
-    let child = spawn(&emu, &args);
-    wait_for_puts(&emu, 2);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&file)
-        .unwrap()
-        .set_len(1_500_000)
-        .unwrap();
+    let (emu, file, state, args, child) = upload_in_flight("changed-state", 60, true);
+    let state = state.unwrap();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    truncate(&file, 1_500_000);
     let run = finish(child);
     assert_eq!(run.code, 1, "{}", run.err);
     assert!(
