@@ -61,28 +61,23 @@ impl TokenSource {
 
     /// A token: the fixed one, or the command's last (running it the first time).
     pub fn fetch(&self) -> Result<String, CliError> {
-        match self {
-            TokenSource::Fixed(t) => Ok(t.clone()),
-            TokenSource::Command(cmd, last) => {
-                let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(t) = last.as_ref() {
-                    return Ok(t.clone());
-                }
-                let t = run_command(cmd)?;
-                *last = Some(t.clone());
-                Ok(t)
-            }
-        }
+        self.token_unless(|_| false)
     }
 
     /// A fresh token: the command runs again (the server refused `refused`), unless another
     /// upload of the run already replaced that one.
     pub fn refresh(&self, refused: &str) -> Result<String, CliError> {
+        self.token_unless(|t| t == refused)
+    }
+
+    /// The fixed token; or the command's last unless `stale` says it is refused, else a new
+    /// one from the command.
+    fn token_unless(&self, stale: impl Fn(&str) -> bool) -> Result<String, CliError> {
         match self {
             TokenSource::Fixed(t) => Ok(t.clone()),
             TokenSource::Command(cmd, last) => {
                 let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(t) = last.as_ref().filter(|t| *t != refused) {
+                if let Some(t) = last.as_ref().filter(|t| !stale(t)) {
                     return Ok(t.clone());
                 }
                 let t = run_command(cmd)?;
